@@ -11,13 +11,14 @@
 #include <stddef.h>
 
 typedef struct dps__buf {
-  char *data;   /* NULL until the first append; owned by the buffer */
-  size_t len;   /* bytes used, excluding the terminating NUL */
-  size_t cap;   /* bytes allocated */
-  bool oom;     /* an allocation failed; the contents are incomplete */
+  char *data; /* NULL until the first append; owned by the buffer */
+  size_t len; /* bytes used, excluding the terminating NUL */
+  size_t cap; /* bytes allocated */
+  bool oom;   /* an allocation failed; the contents are incomplete */
 } dps__buf;
 
-#define DPS__BUF_INIT {NULL, 0, 0, false}
+#define DPS__BUF_INIT \
+  { NULL, 0, 0, false }
 
 void dps__buf_init(dps__buf *b);
 void dps__buf_free(dps__buf *b);

@@ -14,6 +14,7 @@ char *dps__json_escape(char *out, const char *s, size_t n) {
   while (p < end) {
     /* Copy the longest run that needs no escape in one memcpy. */
     const unsigned char *run = p;
+    while (end - p >= 8 && dps__ascii8_plain(p)) p += 8;
     while (p < end && dps__json_escape_extra[*p] == 0) p++;
     memcpy(out, run, (size_t)(p - run));
     out += p - run;

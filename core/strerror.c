@@ -8,23 +8,22 @@
 
 const char *dps_version(void) { return DPS_VERSION_STRING; }
 
-#define DPS__ERRORS(X)                                                   \
-  X(DPS_OK, "success")                                                   \
-  X(DPS_EINVAL, "invalid argument")                                      \
-  X(DPS_EFULL, "the queue is full")                                      \
-  X(DPS_ECLOSED, "the reporter is closed")                               \
-  X(DPS_ENOMEM, "out of memory")                                         \
-  X(DPS_ENOCREDS, "no AWS credentials found")                            \
-  X(DPS_ECONFIG, "malformed configuration")                              \
-  X(DPS_EIO, "input/output error")                                       \
-  X(DPS_ETOOBIG, "the request body exceeds the limit")                   \
+#define DPS__ERRORS(X)                                 \
+  X(DPS_OK, "success")                                 \
+  X(DPS_EINVAL, "invalid argument")                    \
+  X(DPS_EFULL, "the queue is full")                    \
+  X(DPS_ECLOSED, "the reporter is closed")             \
+  X(DPS_ENOMEM, "out of memory")                       \
+  X(DPS_ENOCREDS, "no AWS credentials found")          \
+  X(DPS_ECONFIG, "malformed configuration")            \
+  X(DPS_EIO, "input/output error")                     \
+  X(DPS_ETOOBIG, "the request body exceeds the limit") \
   X(DPS_ECRYPTO, "the crypto library failed")
 
 const char *dps_strerror(int code) {
   switch (code) {
 #define X(name, text) \
-  case name:          \
-    return text;
+  case name: return text;
     DPS__ERRORS(X)
 #undef X
   }
@@ -34,8 +33,7 @@ const char *dps_strerror(int code) {
 const char *dps_err_name(int code) {
   switch (code) {
 #define X(name, text) \
-  case name:          \
-    return #name;
+  case name: return #name;
     DPS__ERRORS(X)
 #undef X
   }

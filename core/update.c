@@ -36,14 +36,14 @@ static int check_string(const char *field, const char *p, size_t n, size_t min_c
   dps__utf8_scan sc;
   if (!dps__utf8_scan_str(p, n, pattern, &sc)) {
     if (sc.fault == DPS__UTF8_DISALLOWED)
-      return dps__error_set(err, DPS_EINVAL, field,
-                            "character U+%04X at byte %zu is not allowed (the model allows tab, CR, "
-                            "LF, U+0020-U+D7FF, U+E000-U+FFFD, U+10000-U+10FFFF)",
-                            (unsigned)sc.fault_cp, sc.fault_byte);
+      return dps__error_set(
+          err, DPS_EINVAL, field,
+          "character U+%04X at byte %zu is not allowed (the model allows tab, CR, "
+          "LF, U+0020-U+D7FF, U+E000-U+FFFD, U+10000-U+10FFFF)",
+          (unsigned)sc.fault_cp, sc.fault_byte);
     if (sc.fault == DPS__UTF8_SURROGATE)
-      return dps__error_set(err, DPS_EINVAL, field,
-                            "invalid UTF-8 at byte %zu: %s (U+%04X)", sc.fault_byte,
-                            dps__utf8_fault_name(sc.fault), (unsigned)sc.fault_cp);
+      return dps__error_set(err, DPS_EINVAL, field, "invalid UTF-8 at byte %zu: %s (U+%04X)",
+                            sc.fault_byte, dps__utf8_fault_name(sc.fault), (unsigned)sc.fault_cp);
     return dps__error_set(err, DPS_EINVAL, field, "invalid UTF-8 at byte %zu: %s", sc.fault_byte,
                           dps__utf8_fault_name(sc.fault));
   }
@@ -73,8 +73,8 @@ int dps__update_check(const dps_update *u, size_t max_body, dps__update_view *v,
 
   v->status_name = dps_task_status_name(u->task_status);
   if (!v->status_name)
-    return dps__error_set(err, DPS_EINVAL, "taskStatus",
-                          "%d is not one of FINISHED, FAILED, FALSE", (int)u->task_status);
+    return dps__error_set(err, DPS_EINVAL, "taskStatus", "%d is not one of FINISHED, FAILED, FALSE",
+                          (int)u->task_status);
   body += sizeof ",\"taskStatus\":\"\"" - 1 + strlen(v->status_name);
 
   if (u->error_id) {
@@ -101,8 +101,8 @@ int dps__update_check(const dps_update *u, size_t max_body, dps__update_view *v,
     if (rc) return rc;
   }
   if (body > max_body)
-    return dps__error_set(err, DPS_ETOOBIG, "body",
-                          "%zu bytes once encoded, the limit is %zu", body, max_body);
+    return dps__error_set(err, DPS_ETOOBIG, "body", "%zu bytes once encoded, the limit is %zu",
+                          body, max_body);
   v->body_len = body;
   return DPS_OK;
 }

@@ -37,6 +37,11 @@ bool dps__utf8_scan_str(const char *str, size_t n, bool model_pattern, dps__utf8
   size_t i = 0, chars = 0, extra = 0;
   *out = (dps__utf8_scan){0};
   while (i < n) {
+    if (n - i >= 8 && dps__ascii8_plain(s + i)) {
+      chars += 8;
+      i += 8;
+      continue;
+    }
     unsigned c = s[i];
     if (c < 0x80) {
       /* ASCII: the common case for task ids and most messages. */

@@ -39,15 +39,15 @@ DPS_EXTERN const char *dps_version(void);
  */
 enum dps_status_code {
   DPS_OK = 0,
-  DPS_EINVAL = -1,     /**< an argument or an update breaks the rules; see the dps_error detail */
-  DPS_EFULL = -2,      /**< the queue is full and the policy is to fail at once */
-  DPS_ECLOSED = -3,    /**< the reporter is closing or closed */
-  DPS_ENOMEM = -4,     /**< an allocation failed */
-  DPS_ENOCREDS = -5,   /**< no AWS credentials were found in any source */
-  DPS_ECONFIG = -6,    /**< a configuration value or file is malformed (region, endpoint, profile) */
-  DPS_EIO = -7,        /**< reading a file failed */
-  DPS_ETOOBIG = -8,    /**< the request body would exceed the configured limit */
-  DPS_ECRYPTO = -9     /**< the crypto library failed (should not happen) */
+  DPS_EINVAL = -1,   /**< an argument or an update breaks the rules; see the dps_error detail */
+  DPS_EFULL = -2,    /**< the queue is full and the policy is to fail at once */
+  DPS_ECLOSED = -3,  /**< the reporter is closing or closed */
+  DPS_ENOMEM = -4,   /**< an allocation failed */
+  DPS_ENOCREDS = -5, /**< no AWS credentials were found in any source */
+  DPS_ECONFIG = -6,  /**< a configuration value or file is malformed (region, endpoint, profile) */
+  DPS_EIO = -7,      /**< reading a file failed */
+  DPS_ETOOBIG = -8,  /**< the request body would exceed the configured limit */
+  DPS_ECRYPTO = -9   /**< the crypto library failed (should not happen) */
 };
 
 /** Returns a short English description of @p code ("the queue is full"). Never NULL; static. */
@@ -62,9 +62,9 @@ DPS_EXTERN const char *dps_err_name(int code);
  * owned by the caller (it lives wherever the caller put it; no shared "last error").
  */
 typedef struct dps_error {
-  int code;            /**< the DPS_E* code returned alongside */
-  char field[32];      /**< the field or setting at fault ("taskId", "region"), or "" */
-  char message[256];   /**< the whole one-line message, field first */
+  int code;          /**< the DPS_E* code returned alongside */
+  char field[32];    /**< the field or setting at fault ("taskId", "region"), or "" */
+  char message[256]; /**< the whole one-line message, field first */
 } dps_error;
 
 /* ---------------------------------------------------------------------------------------------

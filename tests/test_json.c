@@ -53,8 +53,11 @@ static void test_golden_bodies(void **state) {
   free(b);
 
   /* Absent members are omitted; the order holds whichever are present. */
-  u = (dps_update){.task_id = "t", .task_id_len = 1, .task_status = DPS_TASK_FALSE,
-                   .error_stack_trace = "st", .error_stack_trace_len = 2};
+  u = (dps_update){.task_id = "t",
+                   .task_id_len = 1,
+                   .task_status = DPS_TASK_FALSE,
+                   .error_stack_trace = "st",
+                   .error_stack_trace_len = 2};
   b = encode(&u, &len);
   assert_memory_equal(b, "{\"taskId\":\"t\",\"taskStatus\":\"FALSE\",\"errorStackTrace\":\"st\"}",
                       len);
@@ -75,16 +78,16 @@ static uint32_t random_cp(int model_pattern) {
   for (;;) {
     uint32_t cp;
     switch (rnd() % 6) {
-      case 0: cp = (uint32_t)(rnd() % 0x20); break;                 /* controls */
-      case 1: cp = "\"\\/'"[rnd() % 4]; break;                        /* specials */
-      case 2: cp = 0x20 + (uint32_t)(rnd() % 0x60); break;           /* ASCII */
-      case 3: cp = 0x80 + (uint32_t)(rnd() % 0x780); break;          /* 2-byte */
-      case 4: cp = 0x800 + (uint32_t)(rnd() % 0xF800); break;        /* 3-byte */
-      default: cp = 0x10000 + (uint32_t)(rnd() % 0x100000); break;   /* 4-byte */
+      case 0: cp = (uint32_t)(rnd() % 0x20); break;                /* controls */
+      case 1: cp = "\"\\/'"[rnd() % 4]; break;                     /* specials */
+      case 2: cp = 0x20 + (uint32_t)(rnd() % 0x60); break;         /* ASCII */
+      case 3: cp = 0x80 + (uint32_t)(rnd() % 0x780); break;        /* 2-byte */
+      case 4: cp = 0x800 + (uint32_t)(rnd() % 0xF800); break;      /* 3-byte */
+      default: cp = 0x10000 + (uint32_t)(rnd() % 0x100000); break; /* 4-byte */
     }
     if (cp >= 0xD800 && cp <= 0xDFFF) continue;
-    if (model_pattern && ((cp < 0x20 && cp != 9 && cp != 10 && cp != 13) || cp == 0xFFFE ||
-                          cp == 0xFFFF))
+    if (model_pattern &&
+        ((cp < 0x20 && cp != 9 && cp != 10 && cp != 13) || cp == 0xFFFE || cp == 0xFFFF))
       continue;
     return cp;
   }
@@ -137,11 +140,15 @@ static void test_round_trip_random(void **state) {
     char *msg = rnd() % 2 ? random_string(200, 0, 0, &ml) : NULL;
     char *st = rnd() % 2 ? random_string(80, 0, 1, &sl) : NULL;
     if (eid && strncmp(eid, "Service_", 8) == 0) eid[0] = 'X';
-    dps_update u = {.task_id = tid, .task_id_len = tl,
+    dps_update u = {.task_id = tid,
+                    .task_id_len = tl,
                     .task_status = (dps_task_status)(1 + rnd() % 3),
-                    .error_id = eid, .error_id_len = il,
-                    .error_message = msg, .error_message_len = ml,
-                    .error_stack_trace = st, .error_stack_trace_len = sl};
+                    .error_id = eid,
+                    .error_id_len = il,
+                    .error_message = msg,
+                    .error_message_len = ml,
+                    .error_stack_trace = st,
+                    .error_stack_trace_len = sl};
     size_t len;
     char *body = encode(&u, &len);
     json_error_t jerr;
@@ -186,11 +193,40 @@ static void test_escape_every_ascii(void **state) {
   }
 }
 
+/* Every byte that needs an escape, at every offset of a long ASCII string (the encoder skips plain
+ * text 8 bytes at a time), is escaped and measured exactly. */
+static void test_escape_at_every_offset(void **state) {
+  (void)state;
+  for (unsigned c = 0; c < 0x80; c++) {
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    for (size_t at = 0; at < 40; at++) {
+      char msg[40];
+      memset(msg, 'm', sizeof msg);
+      msg[at] = (char)c;
+      dps_update u = {.task_id = "t",
+                      .task_id_len = 1,
+                      .task_status = DPS_TASK_FAILED,
+                      .error_message = msg,
+                      .error_message_len = sizeof msg};
+      size_t len;
+      char *body = encode(&u, &len); /* asserts len == the size validation measured */
+      json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+      assert_non_null(j);
+      json_t *m = json_object_get(j, "errorMessage");
+      assert_int_equal(json_string_length(m), sizeof msg);
+      assert_memory_equal(json_string_value(m), msg, sizeof msg);
+      json_decref(j);
+      free(body);
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_golden_bodies),
       cmocka_unit_test(test_round_trip_random),
       cmocka_unit_test(test_escape_every_ascii),
+      cmocka_unit_test(test_escape_at_every_offset),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

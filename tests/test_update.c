@@ -129,18 +129,18 @@ static const struct {
   int ok_in_task_id, ok_in_message;
   const char *phrase; /* expected in the taskId message */
 } utf8_cases[] = {
-    {"ok\x7F", 3, 1, 1, NULL},                      /* DEL is inside U+0020-U+D7FF */
-    {"\xC2\x80", 2, 1, 1, NULL},                    /* U+0080, a C1 control, allowed */
-    {"\xED\x9F\xBF", 3, 1, 1, NULL},                /* U+D7FF, last before surrogates */
-    {"\xEE\x80\x80", 3, 1, 1, NULL},                /* U+E000 */
-    {"\xEF\xBF\xBD", 3, 1, 1, NULL},                /* U+FFFD */
-    {"\xF0\x90\x80\x80", 4, 1, 1, NULL},            /* U+10000 */
-    {"\xF4\x8F\xBF\xBF", 4, 1, 1, NULL},            /* U+10FFFF */
-    {"a\tb\r\nc", 6, 1, 1, NULL},                   /* tab, CR, LF */
+    {"ok\x7F", 3, 1, 1, NULL},           /* DEL is inside U+0020-U+D7FF */
+    {"\xC2\x80", 2, 1, 1, NULL},         /* U+0080, a C1 control, allowed */
+    {"\xED\x9F\xBF", 3, 1, 1, NULL},     /* U+D7FF, last before surrogates */
+    {"\xEE\x80\x80", 3, 1, 1, NULL},     /* U+E000 */
+    {"\xEF\xBF\xBD", 3, 1, 1, NULL},     /* U+FFFD */
+    {"\xF0\x90\x80\x80", 4, 1, 1, NULL}, /* U+10000 */
+    {"\xF4\x8F\xBF\xBF", 4, 1, 1, NULL}, /* U+10FFFF */
+    {"a\tb\r\nc", 6, 1, 1, NULL},        /* tab, CR, LF */
     {"a\0b", 3, 0, 1, "character U+0000 at byte 1 is not allowed"},
     {"\x01", 1, 0, 1, "character U+0001 at byte 0 is not allowed"},
     {"ab\x1F", 3, 0, 1, "character U+001F at byte 2"},
-    {"\x0B", 1, 0, 1, "U+000B"},                    /* vertical tab */
+    {"\x0B", 1, 0, 1, "U+000B"}, /* vertical tab */
     {"\xEF\xBF\xBE", 3, 0, 1, "character U+FFFE at byte 0 is not allowed"},
     {"\xEF\xBF\xBF", 3, 0, 1, "character U+FFFF"},
     {"\xED\xA0\x80", 3, 0, 0, "invalid UTF-8 at byte 0: an encoded UTF-16 surrogate (U+D800)"},
@@ -191,6 +191,29 @@ static void test_utf8_table(void **state) {
     rc = check(&u, &err);
     assert_int_equal(rc, utf8_cases[i].ok_in_message ? DPS_OK : DPS_EINVAL);
     if (rc) assert_string_equal(err.field, "errorMessage");
+  }
+}
+
+/* The scanner moves 8 bytes at a time through plain ASCII: a bad byte at any offset of a long
+ * string, inside or after a word, must still be found at its exact offset. */
+static void test_fault_at_every_offset(void **state) {
+  (void)state;
+  const unsigned char bad[] = {0x00, 0x01, 0x08, 0x0B, 0x1F, 0x80, 0xC0, 0xFF};
+  for (size_t b = 0; b < sizeof bad; b++) {
+    for (size_t at = 0; at < 40; at++) {
+      char s[41];
+      memset(s, 'q', 40);
+      s[40] = '\0';
+      s[at] = (char)bad[b];
+      dps_update u = base();
+      u.task_id = s;
+      u.task_id_len = 40;
+      dps_error err;
+      assert_int_equal(check(&u, &err), DPS_EINVAL);
+      char want[32];
+      snprintf(want, sizeof want, " at byte %zu", at);
+      if (!strstr(err.message, want)) fail_msg("byte %#x at %zu: %s", bad[b], at, err.message);
+    }
   }
 }
 
@@ -264,9 +287,13 @@ static void test_public_validate_and_nts(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_length_boundaries),   cmocka_unit_test(test_task_id_required_and_nonempty),
-      cmocka_unit_test(test_status),              cmocka_unit_test(test_utf8_table),
-      cmocka_unit_test(test_reserved_error_id),   cmocka_unit_test(test_body_limit),
+      cmocka_unit_test(test_length_boundaries),
+      cmocka_unit_test(test_task_id_required_and_nonempty),
+      cmocka_unit_test(test_status),
+      cmocka_unit_test(test_utf8_table),
+      cmocka_unit_test(test_reserved_error_id),
+      cmocka_unit_test(test_fault_at_every_offset),
+      cmocka_unit_test(test_body_limit),
       cmocka_unit_test(test_public_validate_and_nts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
