@@ -1,0 +1,1 @@
+/* placeholder: the server (see server.h) */

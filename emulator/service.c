@@ -1,0 +1,1 @@
+/* placeholder: the emulated service (see service.h) */
