@@ -20,73 +20,7 @@
 
 #define SECRET "wJalrXUtnFEMI-K7MDENG-bPxRfiCYSECRET"
 
-static const char *const vars[] = {"HOME",
-                                   "AWS_ACCESS_KEY_ID",
-                                   "AWS_SECRET_ACCESS_KEY",
-                                   "AWS_SESSION_TOKEN",
-                                   "AWS_SECURITY_TOKEN",
-                                   "AWS_PROFILE",
-                                   "AWS_SHARED_CREDENTIALS_FILE",
-                                   "AWS_CONFIG_FILE",
-                                   "AWS_REGION",
-                                   "AWS_DEFAULT_REGION",
-                                   "AWS_ENDPOINT_URL",
-                                   "AWS_ENDPOINT_URL_DATA_PIPELINE",
-                                   "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"};
-#define NVARS (sizeof vars / sizeof vars[0])
-
-typedef struct fixture {
-  char dir[64];
-  char *saved[NVARS];
-} fixture;
-
-static int setup(void **state) {
-  fixture *f = calloc(1, sizeof *f);
-  if (!f) return -1;
-  snprintf(f->dir, sizeof f->dir, "/tmp/dps-cred-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
-  for (size_t i = 0; i < NVARS; i++) {
-    const char *v = getenv(vars[i]);
-    f->saved[i] = v ? strdup(v) : NULL;
-    unsetenv(vars[i]);
-  }
-  setenv("HOME", f->dir, 1);
-  *state = f;
-  return 0;
-}
-
-static int teardown(void **state) {
-  fixture *f = *state;
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  if (system(cmd) != 0) return -1;
-  for (size_t i = 0; i < NVARS; i++) {
-    if (f->saved[i])
-      setenv(vars[i], f->saved[i], 1);
-    else
-      unsetenv(vars[i]);
-    free(f->saved[i]);
-  }
-  free(f);
-  return 0;
-}
-
-/* Writes @p text to <dir>/<rel>, creating <dir>/.aws when needed; returns the path (static). */
-static const char *put(void **state, const char *rel, const char *text) {
-  fixture *f = *state;
-  static char path[256];
-  char aws[128];
-  snprintf(aws, sizeof aws, "%s/.aws", f->dir);
-  mkdir(aws, 0700);
-  snprintf(path, sizeof path, "%s/%s", f->dir, rel);
-  FILE *fp = fopen(path, "w");
-  assert_non_null(fp);
-  fputs(text, fp);
-  fclose(fp);
-  return path;
-}
-
-static const char *dir(void **state) { return ((fixture *)*state)->dir; }
+#include "tests/aws_env.h"
 
 /* Resolves and checks success; fails the test with the message otherwise. */
 static void resolve_ok(const dps__cred_options *o, dps__credentials *c) {
@@ -212,7 +146,7 @@ static void test_option_profile_skips_env(void **state) {
   dps__credentials c;
   resolve_ok(&o, &c);
   assert_string_equal(c.access_key_id, "AKIADEV");
-  char want[200];
+  char want[512];
   snprintf(want, sizeof want, "shared credentials file %s/.aws/credentials (profile dev)",
            dir(state));
   assert_string_equal(c.source, want);
@@ -230,7 +164,7 @@ static void test_credentials_file_before_config(void **state) {
   dps__credentials c;
   resolve_ok(NULL, &c);
   assert_string_equal(c.access_key_id, "AKIACONFIG");
-  char want[200];
+  char want[512];
   snprintf(want, sizeof want, "config file %s/.aws/config (profile default)", dir(state));
   assert_string_equal(c.source, want);
   dps__credentials_free(&c);
@@ -268,7 +202,7 @@ static void test_config_profile_sections(void **state) {
   dps__cred_options o = {.profile = "dev"};
   /* a bare [dev] in the config file is not a profile */
   resolve_fails(&o, DPS_ECONFIG, &err);
-  char want[300];
+  char want[512];
   snprintf(want, sizeof want, "profile: \"dev\" not found in %s/.aws/credentials or %s/.aws/config",
            dir(state), dir(state));
   assert_string_equal(err.message, want);
@@ -317,7 +251,7 @@ static void test_credentials_file_sections(void **state) {
 static void test_half_filled_profiles(void **state) {
   dps_error err;
   const char *path = put(state, ".aws/credentials", "[default]\naws_access_key_id = AKIAHALF\n");
-  char want[300];
+  char want[512];
   snprintf(want, sizeof want,
            "shared credentials file %s (profile default): aws_access_key_id is set but "
            "aws_secret_access_key is not",
@@ -353,7 +287,7 @@ static void test_half_filled_profiles(void **state) {
 static void test_nothing_found(void **state) {
   dps_error err;
   resolve_fails(NULL, DPS_ENOCREDS, &err);
-  char want[400];
+  char want[512];
   snprintf(want, sizeof want,
            "no credentials found; looked in the environment, %s/.aws/credentials [default], "
            "%s/.aws/config [default]",
@@ -413,7 +347,7 @@ static void test_bad_files(void **state) {
   put(state, ".aws/credentials", creds_default);
   const char *path = put(state, ".aws/config", "[default]\nregion = us-east-1\n" SECRET "\n");
   resolve_fails(NULL, DPS_ECONFIG, &err);
-  char want[300];
+  char want[512];
   snprintf(want, sizeof want, "config file %s line 3: expected \"key = value\"", path);
   assert_string_equal(err.message, want);
 

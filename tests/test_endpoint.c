@@ -16,70 +16,7 @@
 #include "core/endpoint.h"
 #include "dpstatus.h"
 
-static const char *const vars[] = {"HOME",
-                                   "AWS_ACCESS_KEY_ID",
-                                   "AWS_SECRET_ACCESS_KEY",
-                                   "AWS_SESSION_TOKEN",
-                                   "AWS_SECURITY_TOKEN",
-                                   "AWS_PROFILE",
-                                   "AWS_SHARED_CREDENTIALS_FILE",
-                                   "AWS_CONFIG_FILE",
-                                   "AWS_REGION",
-                                   "AWS_DEFAULT_REGION",
-                                   "AWS_ENDPOINT_URL",
-                                   "AWS_ENDPOINT_URL_DATA_PIPELINE",
-                                   "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"};
-#define NVARS (sizeof vars / sizeof vars[0])
-
-typedef struct fixture {
-  char dir[64];
-  char *saved[NVARS];
-} fixture;
-
-static int setup(void **state) {
-  fixture *f = calloc(1, sizeof *f);
-  if (!f) return -1;
-  snprintf(f->dir, sizeof f->dir, "/tmp/dps-endpoint-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
-  for (size_t i = 0; i < NVARS; i++) {
-    const char *v = getenv(vars[i]);
-    f->saved[i] = v ? strdup(v) : NULL;
-    unsetenv(vars[i]);
-  }
-  setenv("HOME", f->dir, 1);
-  *state = f;
-  return 0;
-}
-
-static int teardown(void **state) {
-  fixture *f = *state;
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  if (system(cmd) != 0) return -1;
-  for (size_t i = 0; i < NVARS; i++) {
-    if (f->saved[i])
-      setenv(vars[i], f->saved[i], 1);
-    else
-      unsetenv(vars[i]);
-    free(f->saved[i]);
-  }
-  free(f);
-  return 0;
-}
-
-static const char *put(void **state, const char *rel, const char *text) {
-  fixture *f = *state;
-  static char path[256];
-  char aws[128];
-  snprintf(aws, sizeof aws, "%s/.aws", f->dir);
-  mkdir(aws, 0700);
-  snprintf(path, sizeof path, "%s/%s", f->dir, rel);
-  FILE *fp = fopen(path, "w");
-  assert_non_null(fp);
-  fputs(text, fp);
-  fclose(fp);
-  return path;
-}
+#include "tests/aws_env.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Region.
