@@ -6,7 +6,26 @@
 #include "dpstatus.h"
 
 void dps__retry_policy_init(dps__retry_policy *p) {
-  *p = (dps__retry_policy){.max_attempts = 0, .base_ms = 1000, .cap_ms = 20000};
+  *p = (dps__retry_policy){
+      .max_attempts = DPS__RETRY_DEFAULT_MAX_ATTEMPTS, .base_ms = 1000, .cap_ms = 20000};
+}
+
+void dps__retry_quota_init(dps__retry_quota *q) {
+  *q = (dps__retry_quota){
+      .capacity = 500, .available = 500, .retry_cost = 5, .timeout_cost = 10, .success_refund = 1};
+}
+
+bool dps__retry_quota_take(dps__retry_quota *q, bool after_timeout, uint32_t *taken) {
+  uint32_t cost = after_timeout ? q->timeout_cost : q->retry_cost;
+  if (q->available < cost) return false;
+  q->available -= cost;
+  *taken += cost;
+  return true;
+}
+
+void dps__retry_quota_success(dps__retry_quota *q, uint32_t taken) {
+  uint32_t refund = taken ? taken : q->success_refund;
+  q->available = q->capacity - q->available < refund ? q->capacity : q->available + refund;
 }
 
 static uint64_t xorshift64(uint64_t *s) {

@@ -15,14 +15,38 @@
 #include "core/clock.h"
 
 typedef struct dps__retry_policy {
-  uint32_t max_attempts; /* 0: no limit, the update's deadline alone ends retries */
+  uint32_t max_attempts; /* attempts per update, the first included; 0: no limit (the deadline
+                            alone ends retries) */
   uint32_t base_ms;      /* backoff before retry i (1-based) is uniform in [0, base * 2^(i-1)) */
   uint32_t cap_ms;       /* ...capped here */
 } dps__retry_policy;
 
-/* The AWS SDKs' standard mode figures (base 1 s, cap 20 s), without its 3-attempt limit: a
- * reporter must not give up on an update while its deadline allows another try. */
+/* The AWS SDKs' standard mode backoff (base 1 s, cap 20 s) with 8 attempts instead of its 3: a
+ * lost status stalls a pipeline, so a reporter tries harder than an interactive call. */
+#define DPS__RETRY_DEFAULT_MAX_ATTEMPTS 8
 void dps__retry_policy_init(dps__retry_policy *p);
+
+/*
+ * The standard mode's retry quota: a bucket of tokens shared by all updates of a reporter, so a
+ * failing endpoint is not hit with every retry of every update at once. A retry takes retry_cost
+ * tokens (timeout_cost after a timeout); a success gives back what its update took, or
+ * success_refund when it needed no retry. Loop-thread only (not atomic).
+ */
+typedef struct dps__retry_quota {
+  uint32_t capacity, available;
+  uint32_t retry_cost, timeout_cost, success_refund;
+} dps__retry_quota;
+
+/* 500 tokens, cost 5, 10 after a timeout, refund 1: the SDKs' figures. */
+void dps__retry_quota_init(dps__retry_quota *q);
+
+/* Takes the cost of one retry, adding it to *@p taken (the update's running total). Returns false,
+ * taking nothing, when the bucket cannot cover it: the update then waits for tokens rather than
+ * failing early. */
+bool dps__retry_quota_take(dps__retry_quota *q, bool after_timeout, uint32_t *taken);
+
+/* Records a success of an update whose retries took @p taken tokens. */
+void dps__retry_quota_success(dps__retry_quota *q, uint32_t taken);
 
 /* Per update, zeroed before the first attempt. */
 typedef struct dps__attempt_state {

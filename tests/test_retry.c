@@ -132,12 +132,50 @@ static void test_clock_skew_retried_once(void **state) {
   assert_int_equal(d.cls, DPS__OUTCOME_TERMINAL);
 }
 
+static void test_default_policy(void **state) {
+  (void)state;
+  dps__retry_policy p;
+  dps__retry_policy_init(&p);
+  assert_int_equal(p.max_attempts, 8);
+  assert_int_equal(p.base_ms, 1000);
+  assert_int_equal(p.cap_ms, 20000);
+}
+
+/* The shared bucket: retries drain it, successes refill it, and it never passes its capacity. */
+static void test_retry_quota(void **state) {
+  (void)state;
+  dps__retry_quota q;
+  dps__retry_quota_init(&q);
+  assert_int_equal(q.available, 500);
+  uint32_t taken = 0;
+  for (int i = 0; i < 100; i++) assert_true(dps__retry_quota_take(&q, false, &taken));
+  assert_int_equal(q.available, 0);
+  assert_int_equal(taken, 500);
+  uint32_t more = 0;
+  assert_false(dps__retry_quota_take(&q, false, &more)); /* empty: wait, take nothing */
+  assert_int_equal(more, 0);
+  dps__retry_quota_success(&q, 15); /* an update that retried three times gives back 15 */
+  assert_int_equal(q.available, 15);
+  assert_true(dps__retry_quota_take(&q, true, &more)); /* a timeout costs 10 */
+  assert_int_equal(more, 10);
+  assert_int_equal(q.available, 5);
+  assert_false(dps__retry_quota_take(&q, true, &more));
+  dps__retry_quota_success(&q, 0); /* a first-try success refunds 1 */
+  assert_int_equal(q.available, 6);
+  dps__retry_quota_success(&q, 1000); /* never beyond capacity */
+  assert_int_equal(q.available, 500);
+  dps__retry_quota_success(&q, 0);
+  assert_int_equal(q.available, 500);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_delivered_and_terminal),
       cmocka_unit_test(test_backoff_ceiling_and_jitter),
       cmocka_unit_test(test_max_attempts),
       cmocka_unit_test(test_clock_skew_retried_once),
+      cmocka_unit_test(test_default_policy),
+      cmocka_unit_test(test_retry_quota),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
