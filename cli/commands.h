@@ -3,5 +3,6 @@
 #define DPS_CLI_COMMANDS_H
 
 int dps_cmd_send(int argc, char **argv);
+int dps_cmd_serve(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ static const struct {
 } commands[] = {
     {"send", dps_cmd_send,
      "report one task status to SetTaskStatus (--dry-run prints the request)"},
+    {"serve", dps_cmd_serve, "serve a local emulator of the Data Pipeline task-runner API"},
 };
 
 static void usage(FILE *f) {

@@ -18,4 +18,34 @@
  * certificate, ...) with @p err saying what is wrong, before anything is served. */
 int dps__emu_run(const dps__emu_config *cfg, dps_error *err);
 
+/* In-process use (tests, benchmarks): the same server on a caller's event_base. */
+struct event_base;
+typedef struct dps__emu_server dps__emu_server;
+
+/* Checks @p cfg's transport settings (listen address, loopback rule, --alpn, --max-streams,
+ * certificate and key), creates the service, binds and listens, and writes the port file.
+ * @p cfg's strings are borrowed and must outlive the server. Nothing is served until the caller
+ * runs @p base. Ignores SIGPIPE process-wide (a peer closing mid-write must not kill us).
+ * @return DPS_OK, or DPS_EINVAL / DPS_ECONFIG (a bad setting), DPS_EIO (a file, or the address
+ * cannot be bound), DPS_ENOCREDS, DPS_ENOMEM, with @p err naming the flag and the problem. */
+int dps__emu_server_start(struct event_base *base, const dps__emu_config *cfg,
+                          dps__emu_server **out, dps_error *err);
+
+/* The bound port (useful with port 0). */
+uint16_t dps__emu_server_port(const dps__emu_server *srv);
+
+/* The service behind the server (for summaries and counters). */
+dps__emu_service *dps__emu_server_service(dps__emu_server *srv);
+
+/* Graceful stop: stops accepting, lets every connection finish what it is answering (HTTP/2
+ * gets a GOAWAY, idle HTTP/1.1 connections close), then calls @p done(@p arg) once, when the
+ * last connection is gone or after @p timeout_ms, whichever comes first (then the rest are
+ * closed). The server stays allocated: call dps__emu_server_stop afterwards. */
+void dps__emu_server_drain(dps__emu_server *srv, uint32_t timeout_ms, void (*done)(void *arg),
+                           void *arg);
+
+/* Closes every connection and the listener at once, flushes and frees the service (the record
+ * file), frees the server. NULL is fine. */
+void dps__emu_server_stop(dps__emu_server *srv);
+
 #endif

@@ -27,6 +27,7 @@ typedef enum dps__emu_auth_mode { DPS__EMU_AUTH_SIGV4 = 0, DPS__EMU_AUTH_NONE } 
 typedef struct dps__emu_config {
   /* server (transport) */
   const char *listen;       /* "127.0.0.1:8080" (default); "[::1]:0"; port 0 picks a free port */
+  bool allow_remote;        /* false (default): refuse a --listen address beyond loopback */
   const char *port_file;    /* written with the bound port once listening, or NULL */
   const char *tls_cert;     /* PEM files; both or neither */
   const char *tls_key;
