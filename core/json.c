@@ -75,3 +75,35 @@ int dps__json_encode_update_buf(const dps__update_view *v, dps__buf *b) {
   b->data[b->len] = '\0';
   return DPS_OK;
 }
+
+static int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return 0;
+}
+
+size_t dps__json_body_task_id(const char *body, size_t body_len, char *out) {
+  size_t i = DPS__JSON_TASK_ID_OFFSET, n = 0;
+  while (i < body_len && body[i] != '"') {
+    char c = body[i++];
+    if (c != '\\' || i >= body_len) {
+      out[n++] = c;
+      continue;
+    }
+    switch (c = body[i++]) {
+      case 'b': out[n++] = '\b'; break;
+      case 't': out[n++] = '\t'; break;
+      case 'n': out[n++] = '\n'; break;
+      case 'f': out[n++] = '\f'; break;
+      case 'r': out[n++] = '\r'; break;
+      case 'u': /* \u00XX: the only form we write */
+        if (i + 4 <= body_len)
+          out[n++] = (char)(hex_digit(body[i + 2]) << 4 | hex_digit(body[i + 3]));
+        i += 4;
+        break;
+      default: out[n++] = c; /* '"' and '\\' */
+    }
+  }
+  return n;
+}

@@ -23,4 +23,11 @@ int dps__json_encode_update_buf(const dps__update_view *v, dps__buf *b);
  * have room for the escaped size; returns the end. Exposed for the emulator's responses. */
 char *dps__json_escape(char *out, const char *s, size_t n);
 
+/* The taskId of a body this encoder wrote: its escaped bytes start at DPS__JSON_TASK_ID_OFFSET and
+ * run to the first unescaped quote. Writes the unescaped taskId into @p out (which must hold as
+ * many bytes as the escaped form) and returns its length. Only the escapes dps__json_escape
+ * writes are understood. */
+#define DPS__JSON_TASK_ID_OFFSET 11 /* strlen("{\"taskId\":\"") */
+size_t dps__json_body_task_id(const char *body, size_t body_len, char *out);
+
 #endif

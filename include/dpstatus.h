@@ -39,15 +39,16 @@ DPS_EXTERN const char *dps_version(void);
  */
 enum dps_status_code {
   DPS_OK = 0,
-  DPS_EINVAL = -1,   /**< an argument or an update breaks the rules; see the dps_error detail */
-  DPS_EFULL = -2,    /**< the queue is full and the policy is to fail at once */
-  DPS_ECLOSED = -3,  /**< the reporter is closing or closed */
-  DPS_ENOMEM = -4,   /**< an allocation failed */
-  DPS_ENOCREDS = -5, /**< no AWS credentials were found in any source */
-  DPS_ECONFIG = -6,  /**< a configuration value or file is malformed (region, endpoint, profile) */
-  DPS_EIO = -7,      /**< reading a file failed */
-  DPS_ETOOBIG = -8,  /**< the request body would exceed the configured limit */
-  DPS_ECRYPTO = -9   /**< the crypto library failed (should not happen) */
+  DPS_EINVAL = -1,    /**< an argument or an update breaks the rules; see the dps_error detail */
+  DPS_EFULL = -2,     /**< the queue is full and the policy is to fail at once */
+  DPS_ECLOSED = -3,   /**< the reporter is closing or closed */
+  DPS_ENOMEM = -4,    /**< an allocation failed */
+  DPS_ENOCREDS = -5,  /**< no AWS credentials were found in any source */
+  DPS_ECONFIG = -6,   /**< a configuration value or file is malformed (region, endpoint, profile) */
+  DPS_EIO = -7,       /**< reading a file failed */
+  DPS_ETOOBIG = -8,   /**< the request body would exceed the configured limit */
+  DPS_ECRYPTO = -9,   /**< the crypto library failed (should not happen) */
+  DPS_ETIMEDOUT = -10 /**< the wait ended before the work did */
 };
 
 /** Returns a short English description of @p code ("the queue is full"). Never NULL; static. */
@@ -128,6 +129,162 @@ typedef struct dps_update {
  *         the rule, e.g. "errorId: must not start with \"Service_\"".
  */
 DPS_EXTERN int dps_update_validate(const dps_update *u, size_t max_body_bytes, dps_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * The reporter: producers submit, a sender reports.
+ *
+ * A reporter owns a bounded lock-free queue, a sender (its own thread, or the caller's libevent
+ * loop) and a few HTTP/2 connections to one endpoint. dps_submit validates, encodes and queues an
+ * update and returns at once; the sender signs and sends it, retries what can be retried, and
+ * calls the result callback exactly once per accepted update with its outcome.
+ */
+
+struct event_base; /* libevent's, for attaching the sender to a caller's loop */
+
+typedef struct dps_reporter dps_reporter;
+
+/** The final outcome of an accepted update. */
+typedef enum dps_outcome {
+  DPS_OUTCOME_DELIVERED = 1, /**< the service answered 200 */
+  DPS_OUTCOME_FAILED = 2,    /**< a terminal error, or retries exhausted: see error_code */
+  DPS_OUTCOME_EXPIRED = 3    /**< its deadline, or the close deadline, passed first */
+} dps_outcome;
+
+/** "delivered", "failed", "expired"; NULL for other values. */
+DPS_EXTERN const char *dps_outcome_name(dps_outcome o);
+
+/**
+ * What became of one update, handed to the result callback. Everything it points to lives only
+ * during the callback (copy what you keep), after hiredis: the library frees it on return.
+ */
+typedef struct dps_result {
+  dps_outcome outcome;
+  const char *task_id; /**< the update's taskId (NUL-terminated copy) */
+  size_t task_id_len;
+  void *user_data;           /**< as given to dps_submit */
+  unsigned attempts;         /**< requests that reached the network and counted as attempts */
+  int http_status;           /**< of the last response; 0 when none arrived */
+  const char *error_code;    /**< "" when delivered; the AWS code ("TaskNotFoundException"),
+                                  "RequestTimeout" for a timed-out attempt, "ConnectionError"
+                                  for a lost connection, "TLSError" for a refused endpoint */
+  const char *error_message; /**< "" when delivered */
+  const char *request_id;    /**< x-amzn-RequestId of the last response, or "" */
+  uint64_t latency_us;       /**< from dps_submit to this outcome */
+} dps_result;
+
+/**
+ * Called once per accepted update, on the sender's thread (or the caller's loop). Must not block
+ * for long (it holds up the sender) and must not call dps_flush or dps_reporter_close; it may
+ * call dps_submit (e.g. to chain work).
+ */
+typedef void (*dps_result_cb)(const dps_result *result, void *arg);
+
+/** What dps_submit does when the queue is full. */
+typedef enum dps_full_policy {
+  DPS_FULL_FAIL = 0, /**< return DPS_EFULL at once (default) */
+  DPS_FULL_WAIT = 1  /**< wait up to full_wait_ms for room, then DPS_EFULL */
+} dps_full_policy;
+
+/**
+ * Reporter configuration. Fill with dps_config_init, then set what differs; the reporter copies
+ * it (strings included). Endpoint, region and credentials left NULL are resolved as the AWS CLI
+ * does (see README: --endpoint-url / AWS_ENDPOINT_URL*, AWS_REGION, the credential chain).
+ */
+typedef struct dps_config {
+  const char *endpoint_url;  /**< NULL: https://datapipeline.{region}.amazonaws.com */
+  const char *region;        /**< NULL: AWS_REGION, AWS_DEFAULT_REGION, the profile */
+  const char *profile;       /**< NULL: AWS_PROFILE, else "default" */
+  const char *access_key_id; /**< explicit credentials (both or neither) */
+  const char *secret_access_key;
+  const char *session_token; /**< optional */
+
+  unsigned connections;        /**< HTTP/2 connections (default 2) */
+  unsigned max_streams;        /**< requests in flight per connection, capped by the server's
+                                    SETTINGS_MAX_CONCURRENT_STREAMS (default 100) */
+  size_t queue_capacity;       /**< updates the queue holds, a power of two (default 65536) */
+  dps_full_policy full_policy; /**< default DPS_FULL_FAIL */
+  uint32_t full_wait_ms;       /**< with DPS_FULL_WAIT (default 1000) */
+  size_t max_body_bytes;       /**< default DPS_DEFAULT_MAX_BODY_BYTES */
+
+  unsigned max_attempts;       /**< per update, the first included (default 8; 0: no limit) */
+  uint32_t backoff_base_ms;    /**< full-jitter exponential backoff (default 1000) */
+  uint32_t backoff_cap_ms;     /**< (default 20000) */
+  uint32_t attempt_timeout_ms; /**< per request (default 10000) */
+  uint32_t deadline_ms;        /**< per update, from submit (default 300000: 5 min) */
+
+  const char *ca_bundle; /**< PEM file of trusted CAs; NULL: the system store */
+  int no_verify_ssl;     /**< 1: do not verify the server (explicit opt-out) */
+
+  dps_result_cb on_result; /**< may be NULL (then only the stats tell) */
+  void *on_result_arg;
+  /**
+   * NULL (default): the reporter runs its own sender thread. Otherwise the sender attaches to this
+   * libevent base, which the caller runs; then every callback runs on the caller's loop thread,
+   * and dps_flush / dps_reporter_close must be called from another thread, or from the loop
+   * thread only when the loop is not running (they then run it themselves until done).
+   */
+  struct event_base *event_base;
+} dps_config;
+
+/** Fills @p cfg with the defaults above. */
+DPS_EXTERN void dps_config_init(dps_config *cfg);
+
+/**
+ * Creates a reporter: resolves endpoint, region and credentials, starts the sender.
+ * @return DPS_OK, or DPS_EINVAL / DPS_ECONFIG / DPS_ENOCREDS / DPS_ENOMEM / DPS_EIO with @p err
+ *         (when not NULL) saying what to fix.
+ */
+DPS_EXTERN int dps_reporter_new(dps_reporter **out, const dps_config *cfg, dps_error *err);
+
+/**
+ * Queues one status update for delivery and returns at once.
+ *
+ * Thread-safe; lock-free; never blocks unless the reporter was configured with DPS_FULL_WAIT.
+ * Validates @p u against the service model and copies what it needs: the caller may reuse every
+ * string as soon as this returns. @p user_data comes back, untouched, in the result.
+ *
+ * @return DPS_OK (the result callback will run exactly once for it), or
+ *         DPS_EINVAL / DPS_ETOOBIG  the update breaks the model (see @p err; nothing queued),
+ *         DPS_EFULL    the queue is full (after waiting, with DPS_FULL_WAIT),
+ *         DPS_ECLOSED  the reporter is closing,
+ *         DPS_ENOMEM.
+ */
+DPS_EXTERN int dps_submit(dps_reporter *r, const dps_update *u, void *user_data, dps_error *err);
+
+/**
+ * Waits until every update accepted before the call has its outcome, or @p timeout_ms passes.
+ * Thread-safe. @return DPS_OK, or DPS_ETIMEDOUT.
+ */
+DPS_EXTERN int dps_flush(dps_reporter *r, uint32_t timeout_ms);
+
+/**
+ * Stops accepting updates, gives the pending ones until @p deadline_ms to be delivered, reports
+ * what is left as DPS_OUTCOME_EXPIRED (never dropped silently), stops the sender and frees the
+ * reporter. Every result callback has run when this returns. Not from a result callback.
+ */
+DPS_EXTERN int dps_reporter_close(dps_reporter *r, uint32_t deadline_ms);
+
+/** Latency and counters since the reporter started. Counters are cumulative. */
+typedef struct dps_stats {
+  uint64_t submitted; /**< accepted by dps_submit */
+  uint64_t delivered, failed, expired;
+  uint64_t pending;     /**< submitted - delivered - failed - expired: queued or in progress */
+  uint64_t queued;      /**< in the queue, not yet taken by the sender */
+  uint64_t in_flight;   /**< requests on the wire */
+  uint64_t retries;     /**< attempts after the first, over all updates */
+  uint64_t refused;     /**< requests the server refused unprocessed (resent, not charged) */
+  unsigned connections; /**< live connections */
+  uint64_t latency_p50_us, latency_p90_us, latency_p99_us, latency_max_us; /**< submit→outcome */
+  /** The most frequent failure codes (up to 8), with their counts; "" marks the end. */
+  struct {
+    char code[64];
+    uint64_t count;
+  } failed_by_code[8];
+} dps_stats;
+
+/** Fills @p out. Thread-safe; the counters obey submitted = delivered + failed + expired +
+ *  pending at every read. */
+DPS_EXTERN int dps_stats_get(dps_reporter *r, dps_stats *out);
 
 #ifdef __cplusplus
 }

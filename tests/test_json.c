@@ -163,6 +163,12 @@ static void test_round_trip_random(void **state) {
     json_t *obj = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
     if (!obj) fail_msg("iteration %d: jansson rejects our body: %s", iter, jerr.text);
     expect_member(obj, "taskId", tid, tl);
+    char *back = malloc(len);
+    assert_non_null(back);
+    size_t bl = dps__json_body_task_id(body, len, back);
+    assert_int_equal(bl, tl);
+    assert_memory_equal(back, tid, tl);
+    free(back);
     expect_member(obj, "taskStatus", dps_task_status_name(u.task_status),
                   strlen(dps_task_status_name(u.task_status)));
     expect_member(obj, "errorId", eid, il);
