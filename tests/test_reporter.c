@@ -181,6 +181,8 @@ static void test_delivers_everything(void **state) {
   assert_int_equal(st.delivered, n);
   assert_int_equal(st.failed + st.expired + st.pending, 0);
   assert_true(st.latency_p50_us > 0 && st.latency_p50_us <= st.latency_max_us);
+  assert_int_equal(st.connections, 2);
+  assert_int_equal(st.in_flight + st.queued, 0);
   assert_int_equal(dps_reporter_close(r, 1000), DPS_OK);
   for (size_t i = 0; i < n; i++) {
     assert_int_equal(atomic_load(&s.calls[i]), 1);
@@ -419,6 +421,41 @@ static void test_attached_to_callers_loop(void **state) {
   seen_free(&s);
 }
 
+/* Nothing listens at the endpoint: every update expires at its deadline, none is left hanging. */
+static void test_unreachable_endpoint_expires(void **state) {
+  (void)state;
+  emu_proc e;
+  assert_int_equal(emu_start(&e, auth_args), 0);
+  assert_int_equal(emu_stop(&e), 0); /* its port is now closed: connections are refused */
+  const size_t n = 200;
+  seen s;
+  seen_init(&s, n);
+  dps_config c;
+  base_config(&c, &e, &s);
+  c.deadline_ms = 400;
+  dps_reporter *r;
+  dps_error err;
+  if (dps_reporter_new(&r, &c, &err)) fail_msg("reporter: %s", err.message);
+  submit_all(r, 0, n);
+  int frc = dps_flush(r, 5000); /* all have an outcome, long before close */
+  dps_stats st;
+  dps_stats_get(r, &st);
+  if (frc)
+    fail_msg("flush: %s; expired %llu failed %llu pending %llu queued %llu in flight %llu",
+             dps_strerror(frc), (unsigned long long)st.expired, (unsigned long long)st.failed,
+             (unsigned long long)st.pending, (unsigned long long)st.queued,
+             (unsigned long long)st.in_flight);
+  assert_int_equal(st.expired, n);
+  assert_int_equal(st.pending, 0);
+  assert_int_equal(dps_reporter_close(r, 100), DPS_OK);
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(atomic_load(&s.calls[i]), 1);
+    assert_int_equal(atomic_load(&s.outcome[i]), DPS_OUTCOME_EXPIRED);
+  }
+  emu_cleanup(&e);
+  seen_free(&s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_delivers_everything),
@@ -428,6 +465,7 @@ int main(void) {
       cmocka_unit_test(test_submit_refusals),
       cmocka_unit_test(test_concurrent_producers),
       cmocka_unit_test(test_attached_to_callers_loop),
+      cmocka_unit_test(test_unreachable_endpoint_expires),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,9 +5,9 @@
  *
  * Ownership of an update: dps_submit allocates one record (header + encoded body) and gives it to
  * the ring; from the drain on, the sender owns it and keeps it in exactly one place at a time:
- * the ready list (to send now), the retry heap (to send at ready_ns), the quota wait list (a
- * retry waiting for retry-quota tokens), or the pool (in flight; the pool borrows the body). It
- * is freed right after its result callback.
+ * the ready list (to send now), the retry heap (to send at ready_ns; also a retry waiting for
+ * retry-quota tokens, which looks again at each backoff), or the pool (in flight; the pool
+ * borrows the body). It is freed right after its result callback.
  */
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -52,6 +52,7 @@ typedef struct record {
   uint16_t attempts;
   uint8_t skew_retried;
   uint8_t last_was_timeout;
+  uint8_t needs_quota; /* a retry still waiting for retry-quota tokens */
   char body[];
 } record;
 
@@ -147,7 +148,7 @@ struct dps_reporter {
   bool thread_started;
   struct event *wake_ev, *kick_ev, *timer_ev, *stop_ev;
   dps__pool *pool;
-  list ready, quota_wait;
+  list ready;
   heap retry;
   dps__retry_policy policy;
   dps__retry_quota quota;
@@ -163,6 +164,7 @@ struct dps_reporter {
 
   /* Outcome counters: written by the sender, read by anyone. */
   _Atomic uint64_t delivered, failed, expired, retries, refused, in_flight;
+  _Atomic unsigned connections; /* live, as of the last pump */
   dps__histogram latency;
   pthread_mutex_t lock; /* failure codes, flush and stop waiters */
   pthread_cond_t cond;
@@ -258,11 +260,13 @@ static void finish(dps_reporter *r, record *rec, dps_outcome outcome, int status
     count_failure(r, res.error_code[0] ? res.error_code : "Unknown");
   if (r->cfg.on_result) r->cfg.on_result(&res, r->cfg.on_result_arg);
   free(rec);
-  /* Release: a reader that sees the new count also sees everything the callback did. */
+  /* seq_cst: a reader that sees the new count also sees everything the callback did, and this
+   * increment and notify_waiters' load of waiters form a store-load pair with wait_until's
+   * increment of waiters and load of the counts: one side always sees the other. */
   _Atomic uint64_t *ctr = outcome == DPS_OUTCOME_DELIVERED ? &r->delivered
                           : outcome == DPS_OUTCOME_FAILED  ? &r->failed
                                                            : &r->expired;
-  atomic_fetch_add_explicit(ctr, 1, memory_order_release);
+  atomic_fetch_add(ctr, 1);
   notify_waiters(r);
 }
 
@@ -315,6 +319,27 @@ static void release_due(dps_reporter *r, uint64_t now) {
   if (r->retry.n) arm_timer(r, r->retry.v[0]->ready_ns);
 }
 
+/* With no capacity (no live connection), nothing is taken from the ready list, so deadlines must
+ * be enforced here: expire the overdue from the front (the oldest: deadlines follow submission
+ * order), look at the ring one update at a time (never moving more than one out of it, so the
+ * ring's back-pressure on producers stays), and wake up at the next deadline. */
+static void expire_overdue(dps_reporter *r, uint64_t now) {
+  record *rec;
+  while ((rec = r->ready.head) && now >= deadline_of(r, rec))
+    finish(r, list_pop(&r->ready), DPS_OUTCOME_EXPIRED, 0, "DeadlineExceeded",
+           "no connection to the endpoint before the deadline", NULL);
+  void *one;
+  while (!r->ready.head && dps__ring_drain(r->ring, &one, 1) == 1) {
+    rec = one;
+    if (now >= deadline_of(r, rec))
+      finish(r, rec, DPS_OUTCOME_EXPIRED, 0, "DeadlineExceeded",
+             "no connection to the endpoint before the deadline", NULL);
+    else
+      list_push(&r->ready, rec);
+  }
+  if (r->ready.head) arm_timer(r, deadline_of(r, r->ready.head));
+}
+
 /* The sender's main step: take what fits from the ready list and the ring, send it, flush once. */
 static void pump(dps_reporter *r) {
   if (r->stopped) return;
@@ -323,7 +348,11 @@ static void pump(dps_reporter *r) {
   release_due(r, now);
   bool ring_empty = false, sent = false;
   for (;;) {
-    if (!r->fatal && dps__pool_capacity(r->pool) == 0) break;
+    if (!r->fatal && dps__pool_capacity(r->pool) == 0) {
+      expire_overdue(r, now);
+      ring_empty = r->ready.head == NULL; /* it looked at the ring and found nothing */
+      break;
+    }
     record *rec = list_pop(&r->ready);
     if (!rec) {
       size_t want = r->fatal ? DRAIN_BATCH : dps__pool_capacity(r->pool);
@@ -344,6 +373,18 @@ static void pump(dps_reporter *r) {
              NULL);
       continue;
     }
+    if (rec->needs_quota) {
+      if (!dps__retry_quota_take(&r->quota, rec->last_was_timeout, &rec->quota_taken)) {
+        uint32_t d = dps__backoff_ms(&r->policy, rec->attempts, &r->rng);
+        rec->ready_ns = now + (uint64_t)(d > r->policy.base_ms ? d : r->policy.base_ms) * 1000000u;
+        if (!heap_push(&r->retry, rec))
+          finish(r, rec, DPS_OUTCOME_FAILED, 0, "OutOfMemory", "scheduling a retry", NULL);
+        else
+          arm_timer(r, rec->ready_ns);
+        continue;
+      }
+      rec->needs_quota = 0;
+    }
     uint64_t wait_ns;
     if (!dps__ratelimit_acquire(&r->limiter, now, &wait_ns)) {
       list_push_front(&r->ready, rec);
@@ -357,6 +398,9 @@ static void pump(dps_reporter *r) {
     sent = true;
   }
   if (sent) dps__pool_flush(r->pool);
+  dps__pool_stats ps;
+  dps__pool_stats_get(r->pool, &ps);
+  atomic_store_explicit(&r->connections, ps.connections_live, memory_order_relaxed);
   /* Sleep on the ring only when it is empty; otherwise a completion or the timer resumes us. If
    * items slipped in while we announced the sleep, go round again. */
   if (ring_empty && !dps__ring_prepare_sleep(r->ring)) kick(r);
@@ -381,26 +425,16 @@ static void schedule_retry(dps_reporter *r, record *rec, uint32_t delay_ms, cons
   }
 }
 
-/* A retry that needs quota tokens; without them it waits (the SDK behaviour we keep: an empty
- * quota delays retries, it does not fail them). */
+/* A retry takes retry-quota tokens first. Without them it waits (an empty quota delays retries,
+ * it does not fail them, as in the SDKs): it goes to the heap flagged, looks again when due, and
+ * its deadline still applies there. */
 static void retry_with_quota(dps_reporter *r, record *rec, uint32_t delay_ms, const char *code,
                              const char *message, int status) {
   if (!dps__retry_quota_take(&r->quota, rec->last_was_timeout, &rec->quota_taken)) {
-    rec->ready_ns = delay_ms; /* remembered for when tokens come back */
-    list_push(&r->quota_wait, rec);
-    return;
+    rec->needs_quota = 1;
+    if (delay_ms < r->policy.base_ms) delay_ms = r->policy.base_ms;
   }
   schedule_retry(r, rec, delay_ms, code, message, status);
-}
-
-/* Tokens came back: let waiting retries go, in order, while they last. */
-static void release_quota_waiters(dps_reporter *r) {
-  while (r->quota_wait.head) {
-    record *rec = r->quota_wait.head;
-    if (!dps__retry_quota_take(&r->quota, rec->last_was_timeout, &rec->quota_taken)) break;
-    list_pop(&r->quota_wait);
-    schedule_retry(r, rec, (uint32_t)rec->ready_ns, "", "", 0);
-  }
 }
 
 static void on_response(const dps__response *resp, void *arg) {
@@ -456,7 +490,6 @@ static void on_response(const dps__response *resp, void *arg) {
     case DPS__ACTION_DELIVERED:
       dps__retry_quota_success(&r->quota, rec->quota_taken);
       finish(r, rec, DPS_OUTCOME_DELIVERED, e.http_status, "", "", e.request_id);
-      release_quota_waiters(r);
       return;
     case DPS__ACTION_FAIL:
       finish(r, rec, DPS_OUTCOME_FAILED, e.http_status, e.code[0] ? e.code : "Unknown", e.message,
@@ -507,8 +540,6 @@ static void expire_all(dps_reporter *r) {
   record *rec;
   size_t n;
   while ((rec = list_pop(&r->ready)))
-    finish(r, rec, DPS_OUTCOME_EXPIRED, 0, "DeadlineExceeded", "closed before delivery", NULL);
-  while ((rec = list_pop(&r->quota_wait)))
     finish(r, rec, DPS_OUTCOME_EXPIRED, 0, "DeadlineExceeded", "closed before delivery", NULL);
   while ((rec = heap_pop(&r->retry)))
     finish(r, rec, DPS_OUTCOME_EXPIRED, 0, "DeadlineExceeded", "closed before delivery", NULL);
@@ -687,6 +718,7 @@ int dps_reporter_new(dps_reporter **out, const dps_config *cfg, dps_error *err) 
   pc.on_capacity_arg = r;
   if ((rc = dps__pool_new(&r->pool, r->base, NULL, &r->url, &pc, err))) goto fail;
 
+  kick(r); /* the first pump announces the sender's sleep, so the first submit wakes it */
   if (r->own_base) {
     if (pthread_create(&r->thread, NULL, sender_main, r)) goto oom;
     r->thread_started = true;
@@ -814,6 +846,7 @@ int dps_stats_get(dps_reporter *r, dps_stats *s) {
   s->in_flight = atomic_load_explicit(&r->in_flight, memory_order_relaxed);
   s->retries = atomic_load_explicit(&r->retries, memory_order_relaxed);
   s->refused = atomic_load_explicit(&r->refused, memory_order_relaxed);
+  s->connections = atomic_load_explicit(&r->connections, memory_order_relaxed);
   s->latency_p50_us = dps__histogram_percentile(&r->latency, 50);
   s->latency_p90_us = dps__histogram_percentile(&r->latency, 90);
   s->latency_p99_us = dps__histogram_percentile(&r->latency, 99);
