@@ -77,3 +77,59 @@ int dps_cli_parse(const char *prog, const char *usage, const dps_cli_opt *opts, 
   free(lo);
   return rc;
 }
+
+/* Digits only, no sign, no spaces; -1 on anything else or on overflow. */
+static int parse_digits(const char *s, size_t n, unsigned long long *out) {
+  if (n == 0) return -1;
+  unsigned long long v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    unsigned d = (unsigned)(s[i] - '0');
+    if (v > (~0ULL - d) / 10) return -1;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return 0;
+}
+
+int dps_cli_uint(const char *prog, const char *flag, const char *s, unsigned long long min,
+                 unsigned long long max, unsigned long long *out) {
+  unsigned long long v;
+  if (!s || parse_digits(s, strlen(s), &v) || v < min || v > max) {
+    dps_cli_error(prog, "%s: \"%s\" is not a whole number from %llu to %llu", flag, s ? s : "", min,
+                  max);
+    return DPS_EXIT_USAGE;
+  }
+  *out = v;
+  return 0;
+}
+
+int dps_cli_duration_ms(const char *prog, const char *flag, const char *s, uint32_t max_ms,
+                        uint32_t *out_ms) {
+  static const struct {
+    const char *unit;
+    unsigned long long ms;
+  } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+  size_t len = strlen(s), digits = strspn(s, "0123456789");
+  if (digits == len && digits > 0) {
+    dps_cli_error(prog, "%s: \"%s\" needs a unit: %sms, %ss or %sm", flag, s, s, s, s);
+    return DPS_EXIT_USAGE;
+  }
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+    unsigned long long v;
+    if (strcmp(s + digits, units[i].unit) || parse_digits(s, digits, &v)) continue;
+    if (v == 0) {
+      dps_cli_error(prog, "%s: \"%s\" must be more than zero", flag, s);
+      return DPS_EXIT_USAGE;
+    }
+    if (v > max_ms / units[i].ms) {
+      dps_cli_error(prog, "%s: \"%s\" is too long (at most %lus)", flag, s,
+                    (unsigned long)(max_ms / 1000));
+      return DPS_EXIT_USAGE;
+    }
+    *out_ms = (uint32_t)(v * units[i].ms);
+    return 0;
+  }
+  dps_cli_error(prog, "%s: \"%s\" is not a duration like 500ms, 20s, 5m or 1h", flag, s);
+  return DPS_EXIT_USAGE;
+}

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct dps_cli_opt {
   const char *name;    /* long name without dashes: "task-id" */
@@ -25,6 +26,22 @@ enum { DPS_EXIT_OK = 0, DPS_EXIT_FAILURE = 1, DPS_EXIT_USAGE = 2 };
  */
 int dps_cli_parse(const char *prog, const char *usage, const dps_cli_opt *opts, int argc,
                   char **argv);
+
+/*
+ * Strict whole number in [@p min, @p max]: digits only, no sign, no spaces, no overflow. On a
+ * bad value prints "PROG: FLAG: "V" is not a whole number from MIN to MAX" and returns
+ * DPS_EXIT_USAGE; 0 otherwise.
+ */
+int dps_cli_uint(const char *prog, const char *flag, const char *s, unsigned long long min,
+                 unsigned long long max, unsigned long long *out);
+
+/*
+ * A duration: a whole number and a unit, ms, s, m or h ("500ms", "20s", "5m", "1h"); a bare
+ * number is refused as ambiguous. Must be positive and at most @p max_ms. On a bad value prints
+ * what is wrong, naming @p flag, and returns DPS_EXIT_USAGE; 0 otherwise.
+ */
+int dps_cli_duration_ms(const char *prog, const char *flag, const char *s, uint32_t max_ms,
+                        uint32_t *out_ms);
 
 /* Prints "dpstatus SUBCOMMAND: message" on stderr. */
 void dps_cli_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

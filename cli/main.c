@@ -12,7 +12,7 @@ static const struct {
   const char *summary;
 } commands[] = {
     {"send", dps_cmd_send,
-     "report one task status to SetTaskStatus (--dry-run prints the request)"},
+     "report task statuses to SetTaskStatus: from flags, NDJSON or generated"},
     {"serve", dps_cmd_serve, "serve a local emulator of the Data Pipeline task-runner API"},
 };
 

@@ -1,7 +1,8 @@
 /*
- * send.c: `dpstatus send`, one SetTaskStatus call from the command line, with flags named like
- * `aws datapipeline set-task-status`. With --dry-run it prints the exact signed HTTP request it
- * would send and sends nothing.
+ * send.c: `dpstatus send`: its options, checked strictly, and the choice between the dry run
+ * (here: the exact signed HTTP request for one update, nothing sent) and sending for real
+ * (send_run.c: one update from the flags, an NDJSON stream, or generated updates, through the
+ * public reporter API), with flags named like `aws datapipeline set-task-status`.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/send.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/credentials.h"
@@ -21,22 +23,51 @@
 #include "core/update.h"
 #include "dpstatus.h"
 
-#define PROG "dpstatus send"
+#define PROG DPS_SEND_PROG
 
 typedef struct send_args {
   const char *task_id, *task_status, *error_id, *error_message, *error_stack_trace;
   const char *endpoint_url, *region, *profile, *signing_time, *max_body_bytes, *dry_run;
+  const char *input, *generate, *results, *output, *embedded;
+  const char *connections, *max_streams, *max_attempts, *timeout, *deadline, *ca_bundle,
+      *no_verify_ssl;
 } send_args;
 
 static const char usage[] =
     "usage: dpstatus send --task-id ID --task-status FINISHED|FAILED|FALSE [--error-id ID]\n"
-    "                     [--error-message TEXT] [--error-stack-trace TEXT] [--region R]\n"
-    "                     [--profile P] [--endpoint-url URL] --dry-run\n"
-    "Reports one task status to AWS Data Pipeline SetTaskStatus. Credentials come from the\n"
-    "environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or the shared\n"
-    "credentials and config files (AWS_PROFILE or --profile); the region from --region,\n"
-    "AWS_REGION, AWS_DEFAULT_REGION or the profile; the endpoint from --endpoint-url,\n"
-    "AWS_ENDPOINT_URL_DATA_PIPELINE, AWS_ENDPOINT_URL or the region.\n";
+    "                     [--error-message TEXT] [--error-stack-trace TEXT] [OPTIONS] [--dry-run]\n"
+    "       dpstatus send --input FILE|- [--results FILE] [--output json] [OPTIONS]\n"
+    "       dpstatus send --generate N [--embedded] [OPTIONS]\n"
+    "Reports task statuses to AWS Data Pipeline SetTaskStatus through libdpstatus: one from the\n"
+    "flags, or a stream from --input (NDJSON: one request body per line, e.g.\n"
+    "{\"taskId\":\"t-1\",\"taskStatus\":\"FAILED\",\"errorId\":\"E\",\"errorMessage\":\"...\"}; "
+    "the\n"
+    "members are taskId, taskStatus, errorId, errorMessage, errorStackTrace; blank lines are\n"
+    "skipped), or N generated ones (--generate). A bad line is reported on stderr with its line\n"
+    "number and reason and counted as rejected; the rest goes on. A full queue holds the input\n"
+    "back; nothing accepted is dropped. --dry-run prints the exact signed request for one\n"
+    "update and sends nothing.\n"
+    "\n"
+    "Credentials come from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
+    "AWS_SESSION_TOKEN) or the shared credentials and config files (AWS_PROFILE or --profile);\n"
+    "the region from --region, AWS_REGION, AWS_DEFAULT_REGION or the profile; the endpoint from\n"
+    "--endpoint-url, AWS_ENDPOINT_URL_DATA_PIPELINE, AWS_ENDPOINT_URL or the region. --embedded\n"
+    "needs none of them: it starts the emulator (`dpstatus serve`) in this process on a free\n"
+    "loopback port, with SigV4 and a key pair made up for the run (region us-east-1 unless\n"
+    "--region), and prints its summary too.\n"
+    "\n"
+    "Durations are a whole number and a unit: 500ms, 20s, 5m, 1h (a bare number is refused as\n"
+    "ambiguous). The summary goes to stderr (with a live progress line when stderr is a\n"
+    "terminal); --output json prints it instead as one JSON object on stdout: submitted,\n"
+    "delivered, rejected, failed, expired, retries, errors (by code), elapsedSeconds, rate,\n"
+    "latencyMs {p50, p90, p99, max}. --results FILE gets one JSON line per input line:\n"
+    "{\"line\",\"taskId\",\"outcome\":\"delivered|rejected|failed|expired\",\"attempts\",\"error\","
+    "\n"
+    "\"message\",\"latencyMs\"} (error and message only when not delivered), in completion order.\n"
+    "A refused TLS certificate stops the run at once, saying what to do.\n"
+    "\n"
+    "Exit status: 0 every update delivered; 1 any rejected, failed or expired (or a refused\n"
+    "certificate, or an interrupt); 2 bad usage or configuration (e.g. no credentials).\n";
 
 /* Strict unsigned parse: digits only, no sign, no overflow. */
 static int parse_size(const char *s, size_t *out) {
@@ -132,27 +163,149 @@ int dps_cmd_send(int argc, char **argv) {
        &a.error_id},
       {"error-message", "TEXT", "error description, any length", &a.error_message},
       {"error-stack-trace", "TEXT", "stack trace, at most 1024 characters", &a.error_stack_trace},
+      {"input", "FILE", "send the NDJSON updates of FILE (- for stdin) instead of the flags'",
+       &a.input},
+      {"generate", "N", "send N generated updates (distinct taskIds, FINISHED and FAILED)",
+       &a.generate},
+      {"results", "FILE", "write one JSON line per input line: its outcome", &a.results},
+      {"output", "FORMAT", "text (default: summary on stderr) or json (summary on stdout)",
+       &a.output},
+      {"embedded", NULL, "send to an emulator started in this process (no AWS needed)",
+       &a.embedded},
       {"region", "REGION", "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, profile)",
        &a.region},
       {"profile", "NAME", "profile of the shared credentials/config files", &a.profile},
       {"endpoint-url", "URL", "send to this endpoint instead of the region's", &a.endpoint_url},
+      {"connections", "N", "HTTP connections, 1-64 (default 2)", &a.connections},
+      {"max-streams", "N", "requests in flight per connection (default 100)", &a.max_streams},
+      {"max-attempts", "N",
+       "attempts per update, the first included; 0: until the deadline "
+       "(default 8)",
+       &a.max_attempts},
+      {"timeout", "DURATION", "per attempt (default 10s)", &a.timeout},
+      {"deadline", "DURATION", "per update, from submission (default 5m)", &a.deadline},
+      {"ca-bundle", "FILE", "trust the CAs of this PEM file instead of the system store",
+       &a.ca_bundle},
+      {"no-verify-ssl", NULL, "do not verify the server's certificate (unsafe)", &a.no_verify_ssl},
       {"max-body-bytes", "N", "refuse bodies larger than N bytes (default 1048576)",
        &a.max_body_bytes},
-      {"signing-time", "TIME", "sign as of TIME (20150830T123600Z) instead of now",
+      {"signing-time", "TIME", "with --dry-run: sign as of TIME (20150830T123600Z), not now",
        &a.signing_time},
       {"dry-run", NULL, "print the signed HTTP request instead of sending it", &a.dry_run},
       {NULL, NULL, NULL, NULL}};
   int rc = dps_cli_parse(PROG, usage, opts, argc, argv);
   if (rc) return rc;
 
-  if (!a.task_id) return dps_cli_error(PROG, "--task-id is required"), DPS_EXIT_USAGE;
-  if (!a.task_status) return dps_cli_error(PROG, "--task-status is required"), DPS_EXIT_USAGE;
+  /* Where the updates come from: the task flags, --input or --generate, one of them. */
+  const char *task_flag = a.task_id             ? "--task-id"
+                          : a.task_status       ? "--task-status"
+                          : a.error_id          ? "--error-id"
+                          : a.error_message     ? "--error-message"
+                          : a.error_stack_trace ? "--error-stack-trace"
+                                                : NULL;
+  const char *stream = a.input ? "--input" : a.generate ? "--generate" : NULL;
+  if (a.input && a.generate)
+    return dps_cli_error(PROG, "--input and --generate do not go together"), DPS_EXIT_USAGE;
+  if (stream && task_flag)
+    return dps_cli_error(PROG, "%s takes the updates from %s: %s does not go with it", stream,
+                         a.input ? "the input" : "the generator", task_flag),
+           DPS_EXIT_USAGE;
+  if (stream && a.dry_run)
+    return dps_cli_error(PROG, "--dry-run prints one request: it does not go with %s", stream),
+           DPS_EXIT_USAGE;
+  if (a.signing_time && !a.dry_run)
+    return dps_cli_error(PROG, "--signing-time only goes with --dry-run"), DPS_EXIT_USAGE;
+  if (a.dry_run) {
+    const char *live = a.results         ? "--results"
+                       : a.output        ? "--output"
+                       : a.embedded      ? "--embedded"
+                       : a.connections   ? "--connections"
+                       : a.max_streams   ? "--max-streams"
+                       : a.max_attempts  ? "--max-attempts"
+                       : a.timeout       ? "--timeout"
+                       : a.deadline      ? "--deadline"
+                       : a.ca_bundle     ? "--ca-bundle"
+                       : a.no_verify_ssl ? "--no-verify-ssl"
+                                         : NULL;
+    if (live)
+      return dps_cli_error(PROG, "%s is about sending: it does not go with --dry-run", live),
+             DPS_EXIT_USAGE;
+  }
+
   size_t max_body = DPS_DEFAULT_MAX_BODY_BYTES;
   if (a.max_body_bytes && (parse_size(a.max_body_bytes, &max_body) || max_body == 0))
     return dps_cli_error(PROG, "--max-body-bytes: \"%s\" is not a positive whole number",
                          a.max_body_bytes),
            DPS_EXIT_USAGE;
 
+  dps_send_opts so = {.input = a.input, .results = a.results, .embedded = a.embedded != NULL};
+  dps_config *c = &so.cfg;
+  dps_config_init(c);
+  c->max_body_bytes = max_body;
+  unsigned long long num;
+  uint32_t ms;
+  if (a.generate) {
+    if (dps_cli_uint(PROG, "--generate", a.generate, 1, 1000000000ULL, &num)) return DPS_EXIT_USAGE;
+    so.generate = num;
+  }
+  if (a.output) {
+    if (strcmp(a.output, "json") && strcmp(a.output, "text"))
+      return dps_cli_error(PROG, "--output: \"%s\" is not text or json", a.output), DPS_EXIT_USAGE;
+    so.json_output = strcmp(a.output, "json") == 0;
+  }
+  if (a.connections) {
+    if (dps_cli_uint(PROG, "--connections", a.connections, 1, 64, &num)) return DPS_EXIT_USAGE;
+    c->connections = (unsigned)num;
+  }
+  if (a.max_streams) {
+    if (dps_cli_uint(PROG, "--max-streams", a.max_streams, 1, 10000, &num)) return DPS_EXIT_USAGE;
+    c->max_streams = (unsigned)num;
+  }
+  if (a.max_attempts) {
+    if (dps_cli_uint(PROG, "--max-attempts", a.max_attempts, 0, 1000, &num)) return DPS_EXIT_USAGE;
+    c->max_attempts = (unsigned)num;
+  }
+  if (a.timeout) {
+    if (dps_cli_duration_ms(PROG, "--timeout", a.timeout, 24u * 3600 * 1000, &ms))
+      return DPS_EXIT_USAGE;
+    c->attempt_timeout_ms = ms;
+  }
+  if (a.deadline) {
+    if (dps_cli_duration_ms(PROG, "--deadline", a.deadline, 24u * 3600 * 1000, &ms))
+      return DPS_EXIT_USAGE;
+    c->deadline_ms = ms;
+  }
+  if (a.ca_bundle && a.no_verify_ssl)
+    return dps_cli_error(PROG, "--ca-bundle and --no-verify-ssl contradict each other"),
+           DPS_EXIT_USAGE;
+  if (a.embedded) {
+    const char *remote = a.endpoint_url    ? "--endpoint-url"
+                         : a.profile       ? "--profile"
+                         : a.ca_bundle     ? "--ca-bundle"
+                         : a.no_verify_ssl ? "--no-verify-ssl"
+                                           : NULL;
+    if (remote)
+      return dps_cli_error(PROG,
+                           "--embedded sends to its own plain-HTTP emulator: %s does not "
+                           "apply",
+                           remote),
+             DPS_EXIT_USAGE;
+  }
+  c->ca_bundle = a.ca_bundle;
+  c->no_verify_ssl = a.no_verify_ssl != NULL;
+  c->endpoint_url = a.endpoint_url;
+  c->region = a.region;
+  c->profile = a.profile;
+
+  if (stream) return dps_send_run(&so);
+
+  /* One update from the flags: checked here, so that a bad one is a usage error (exit 2). */
+  if (!a.task_id) {
+    if (a.dry_run) return dps_cli_error(PROG, "--task-id is required"), DPS_EXIT_USAGE;
+    return dps_cli_error(PROG, "--task-id is required (or --input FILE, or --generate N)"),
+           DPS_EXIT_USAGE;
+  }
+  if (!a.task_status) return dps_cli_error(PROG, "--task-status is required"), DPS_EXIT_USAGE;
   dps_update u = {.task_id = a.task_id,
                   .task_id_len = DPS_NTS,
                   .error_id = a.error_id,
@@ -170,10 +323,8 @@ int dps_cmd_send(int argc, char **argv) {
   if (dps__update_check(&u, max_body, &v, &err)) return fail_with(&err);
 
   if (!a.dry_run) {
-    dps_cli_error(PROG,
-                  "sending is not built yet (the reporter lands with issue 5); use --dry-run to "
-                  "print the signed request");
-    return DPS_EXIT_USAGE;
+    so.single = &u;
+    return dps_send_run(&so);
   }
   return dry_run(&a, &v);
 }

@@ -213,10 +213,18 @@ static void test_configuration_errors(void **state) {
   run(&r, BASE "--task-id t --task-status FINISHED --endpoint-url ftp://x --dry-run");
   assert_int_equal(r.status, 2);
   assert_non_null(strstr(r.err, "ftp://x"));
-  /* Not a dry run: refused clearly until the reporter exists. */
+  /* Sending for real: no credentials is a usage error found before anything is sent. */
+  unsetenv("AWS_ACCESS_KEY_ID");
+  unsetenv("AWS_SECRET_ACCESS_KEY");
+  run(&r, "send --region us-east-1 --task-id t --task-status FINISHED");
+  setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", 1);
+  assert_int_equal(r.status, 2);
+  assert_non_null(strstr(r.err, "no credentials"));
+  /* --signing-time only makes sense for a dry run. */
   run(&r, BASE "--task-id t --task-status FINISHED");
   assert_int_equal(r.status, 2);
-  assert_non_null(strstr(r.err, "--dry-run"));
+  assert_string_equal(r.err, "dpstatus send: --signing-time only goes with --dry-run\n");
 }
 
 static void test_help_and_version(void **state) {
