@@ -40,13 +40,13 @@
 
 struct dps_reporter;
 
-/* One accepted update. 56 bytes of header before the body (the budget is 64). */
+/* One accepted update. 48 bytes of header before the body: with malloc's own 8 and its rounding
+ * to 16, an update costs at most its body + 64 bytes on average (the issue's budget). */
 typedef struct record {
   struct dps_reporter *owner;
   void *user_data;
-  uint64_t submit_ns;  /* CLOCK_MONOTONIC */
-  uint64_t ready_ns;   /* in the retry heap: not before this */
-  struct record *next; /* ready list / quota wait list */
+  uint64_t submit_ns; /* CLOCK_MONOTONIC */
+  uint64_t ready_ns;  /* in the retry heap: not before this */
   uint32_t body_len;
   uint32_t quota_taken; /* retry-quota tokens its retries took */
   uint16_t attempts;
@@ -56,31 +56,47 @@ typedef struct record {
   char body[];
 } record;
 
-typedef struct list {
-  record *head, *tail;
-} list;
+/* The updates to send now, oldest first: a growable ring of pointers, so records need no link
+ * field (it is sized by what waits here, a drained batch and the odd resend, not by the queue). */
+_Static_assert(sizeof(record) <= 48, "a record's header is part of the memory budget");
 
-static void list_push(list *l, record *r) {
-  r->next = NULL;
-  if (l->tail)
-    l->tail->next = r;
-  else
-    l->head = r;
-  l->tail = r;
+typedef struct deque {
+  record **v;
+  size_t head, n, cap; /* cap a power of two */
+} deque;
+
+static bool deque_grow(deque *d) {
+  size_t cap = d->cap ? d->cap * 2 : 256;
+  record **v = malloc(cap * sizeof *v);
+  if (!v) return false;
+  for (size_t i = 0; i < d->n; i++) v[i] = d->v[(d->head + i) & (d->cap - 1)];
+  free(d->v);
+  d->v = v, d->head = 0, d->cap = cap;
+  return true;
 }
 
-static void list_push_front(list *l, record *r) {
-  r->next = l->head;
-  l->head = r;
-  if (!l->tail) l->tail = r;
+/* Both pushes fail only when memory runs out; callers then fail the record. */
+static bool deque_push(deque *d, record *r) {
+  if (d->n == d->cap && !deque_grow(d)) return false;
+  d->v[(d->head + d->n++) & (d->cap - 1)] = r;
+  return true;
 }
 
-static record *list_pop(list *l) {
-  record *r = l->head;
-  if (r) {
-    l->head = r->next;
-    if (!l->head) l->tail = NULL;
-  }
+static bool deque_push_front(deque *d, record *r) {
+  if (d->n == d->cap && !deque_grow(d)) return false;
+  d->head = (d->head - 1) & (d->cap - 1);
+  d->v[d->head] = r;
+  d->n++;
+  return true;
+}
+
+static record *deque_front(const deque *d) { return d->n ? d->v[d->head] : NULL; }
+
+static record *deque_pop(deque *d) {
+  if (!d->n) return NULL;
+  record *r = d->v[d->head];
+  d->head = (d->head + 1) & (d->cap - 1);
+  d->n--;
   return r;
 }
 
@@ -148,7 +164,7 @@ struct dps_reporter {
   bool thread_started;
   struct event *wake_ev, *kick_ev, *timer_ev, *stop_ev;
   dps__pool *pool;
-  list ready;
+  deque ready;
   heap retry;
   dps__retry_policy policy;
   dps__retry_quota quota;
@@ -168,7 +184,7 @@ struct dps_reporter {
   dps__histogram latency;
   pthread_mutex_t lock; /* failure codes, flush and stop waiters */
   pthread_cond_t cond;
-  _Atomic uint32_t waiters;
+  _Atomic uint64_t wake_at; /* outcome count that wakes the earliest flush; UINT64_MAX: none */
   struct {
     char code[64];
     uint64_t count;
@@ -207,10 +223,13 @@ void dps_config_init(dps_config *c) {
   c->deadline_ms = 300000;
 }
 
-/* Wakes dps_flush / dps_reporter_close waiters, only when there are any. */
-static void notify_waiters(dps_reporter *r) {
-  if (atomic_load(&r->waiters) == 0) return;
+/* Wakes flush waiters once the outcome count reaches the smallest target among them: one wake-up
+ * per flush, not one per update (a flushing thread woken per outcome costs the sender's core a
+ * context switch each time). */
+static void notify_waiters(dps_reporter *r, uint64_t outcomes_now) {
+  if (outcomes_now < atomic_load(&r->wake_at)) return;
   pthread_mutex_lock(&r->lock);
+  atomic_store(&r->wake_at, UINT64_MAX); /* the woken re-register what they still wait for */
   pthread_cond_broadcast(&r->cond);
   pthread_mutex_unlock(&r->lock);
 }
@@ -261,16 +280,29 @@ static void finish(dps_reporter *r, record *rec, dps_outcome outcome, int status
   if (r->cfg.on_result) r->cfg.on_result(&res, r->cfg.on_result_arg);
   free(rec);
   /* seq_cst: a reader that sees the new count also sees everything the callback did, and this
-   * increment and notify_waiters' load of waiters form a store-load pair with wait_until's
-   * increment of waiters and load of the counts: one side always sees the other. */
+   * increment followed by notify_waiters' load of wake_at pairs with wait_until's store of
+   * wake_at followed by its load of the counts (see there). */
   _Atomic uint64_t *ctr = outcome == DPS_OUTCOME_DELIVERED ? &r->delivered
                           : outcome == DPS_OUTCOME_FAILED  ? &r->failed
                                                            : &r->expired;
   atomic_fetch_add(ctr, 1);
-  notify_waiters(r);
+  notify_waiters(r,
+                 atomic_load(&r->delivered) + atomic_load(&r->failed) + atomic_load(&r->expired));
 }
 
 static void kick(dps_reporter *r) { event_active(r->kick_ev, 0, 0); }
+
+/* Into the ready list, at the back (new and due) or the front (refused: resend first). Out of
+ * memory, the update fails rather than vanishing. */
+static void ready_push(dps_reporter *r, record *rec) {
+  if (!deque_push(&r->ready, rec))
+    finish(r, rec, DPS_OUTCOME_FAILED, 0, "OutOfMemory", "the ready list could not grow", NULL);
+}
+
+static void ready_front(dps_reporter *r, record *rec) {
+  if (!deque_push_front(&r->ready, rec))
+    finish(r, rec, DPS_OUTCOME_FAILED, 0, "OutOfMemory", "the ready list could not grow", NULL);
+}
 
 static void arm_timer(dps_reporter *r, uint64_t at_ns) {
   if (r->timer_at_ns && r->timer_at_ns <= at_ns) return;
@@ -315,7 +347,7 @@ static bool send_one(dps_reporter *r, record *rec) {
 
 /* Moves retries whose time has come to the ready list; arms the timer for the next one. */
 static void release_due(dps_reporter *r, uint64_t now) {
-  while (r->retry.n && r->retry.v[0]->ready_ns <= now) list_push(&r->ready, heap_pop(&r->retry));
+  while (r->retry.n && r->retry.v[0]->ready_ns <= now) ready_push(r, heap_pop(&r->retry));
   if (r->retry.n) arm_timer(r, r->retry.v[0]->ready_ns);
 }
 
@@ -325,19 +357,19 @@ static void release_due(dps_reporter *r, uint64_t now) {
  * ring's back-pressure on producers stays), and wake up at the next deadline. */
 static void expire_overdue(dps_reporter *r, uint64_t now) {
   record *rec;
-  while ((rec = r->ready.head) && now >= deadline_of(r, rec))
-    finish(r, list_pop(&r->ready), DPS_OUTCOME_EXPIRED, 0, "DeadlineExceeded",
+  while ((rec = deque_front(&r->ready)) && now >= deadline_of(r, rec))
+    finish(r, deque_pop(&r->ready), DPS_OUTCOME_EXPIRED, 0, "DeadlineExceeded",
            "no connection to the endpoint before the deadline", NULL);
   void *one;
-  while (!r->ready.head && dps__ring_drain(r->ring, &one, 1) == 1) {
+  while (r->ready.n == 0 && dps__ring_drain(r->ring, &one, 1) == 1) {
     rec = one;
     if (now >= deadline_of(r, rec))
       finish(r, rec, DPS_OUTCOME_EXPIRED, 0, "DeadlineExceeded",
              "no connection to the endpoint before the deadline", NULL);
     else
-      list_push(&r->ready, rec);
+      ready_push(r, rec);
   }
-  if (r->ready.head) arm_timer(r, deadline_of(r, r->ready.head));
+  if (r->ready.n) arm_timer(r, deadline_of(r, deque_front(&r->ready)));
 }
 
 /* The sender's main step: take what fits from the ready list and the ring, send it, flush once. */
@@ -350,10 +382,10 @@ static void pump(dps_reporter *r) {
   for (;;) {
     if (!r->fatal && dps__pool_capacity(r->pool) == 0) {
       expire_overdue(r, now);
-      ring_empty = r->ready.head == NULL; /* it looked at the ring and found nothing */
+      ring_empty = r->ready.n == 0; /* it looked at the ring and found nothing */
       break;
     }
-    record *rec = list_pop(&r->ready);
+    record *rec = deque_pop(&r->ready);
     if (!rec) {
       size_t want = r->fatal ? DRAIN_BATCH : dps__pool_capacity(r->pool);
       size_t n = dps__ring_drain(r->ring, batch, want < DRAIN_BATCH ? want : DRAIN_BATCH);
@@ -361,7 +393,7 @@ static void pump(dps_reporter *r) {
         ring_empty = true;
         break;
       }
-      for (size_t i = 0; i < n; i++) list_push(&r->ready, batch[i]);
+      for (size_t i = 0; i < n; i++) ready_push(r, batch[i]);
       continue;
     }
     if (r->fatal) {
@@ -387,12 +419,12 @@ static void pump(dps_reporter *r) {
     }
     uint64_t wait_ns;
     if (!dps__ratelimit_acquire(&r->limiter, now, &wait_ns)) {
-      list_push_front(&r->ready, rec);
+      ready_front(r, rec);
       arm_timer(r, now + wait_ns);
       break;
     }
     if (!send_one(r, rec)) {
-      list_push_front(&r->ready, rec);
+      ready_front(r, rec);
       break;
     }
     sent = true;
@@ -416,7 +448,7 @@ static void schedule_retry(dps_reporter *r, record *rec, uint32_t delay_ms, cons
   atomic_fetch_add_explicit(&r->retries, 1, memory_order_relaxed);
   rec->ready_ns = at;
   if (delay_ms == 0) {
-    list_push(&r->ready, rec);
+    ready_push(r, rec);
     kick(r);
   } else if (heap_push(&r->retry, rec)) {
     arm_timer(r, at);
@@ -447,7 +479,7 @@ static void on_response(const dps__response *resp, void *arg) {
     case DPS__XFER_REFUSED:
       /* Not processed: send again, no attempt charged. */
       atomic_fetch_add_explicit(&r->refused, 1, memory_order_relaxed);
-      list_push_front(&r->ready, rec);
+      ready_front(r, rec);
       return;
     case DPS__XFER_CANCELLED:
       finish(r, rec, DPS_OUTCOME_EXPIRED, 0, "DeadlineExceeded",
@@ -539,7 +571,7 @@ static void expire_all(dps_reporter *r) {
   void *batch[DRAIN_BATCH];
   record *rec;
   size_t n;
-  while ((rec = list_pop(&r->ready)))
+  while ((rec = deque_pop(&r->ready)))
     finish(r, rec, DPS_OUTCOME_EXPIRED, 0, "DeadlineExceeded", "closed before delivery", NULL);
   while ((rec = heap_pop(&r->retry)))
     finish(r, rec, DPS_OUTCOME_EXPIRED, 0, "DeadlineExceeded", "closed before delivery", NULL);
@@ -649,6 +681,7 @@ static void reporter_free(dps_reporter *r) {
   if (r->ring) dps__ring_destroy(r->ring);
   dps__sigv4_signer_clear(&r->signer);
   free(r->retry.v);
+  free(r->ready.v);
   free(r->task_id_buf);
   free(r->fatal);
   if (r->strings) OPENSSL_cleanse(r->strings, r->strings_len); /* it holds the secret key */
@@ -680,6 +713,7 @@ int dps_reporter_new(dps_reporter **out, const dps_config *cfg, dps_error *err) 
   dps__retry_quota_init(&r->quota);
   dps__retry_policy_init(&r->policy);
   r->rng = mono_ns() | 1;
+  atomic_store(&r->wake_at, UINT64_MAX);
   r->amz_date_sec = -1;
   if ((rc = copy_config(r, cfg))) goto oom;
   r->policy.max_attempts = r->cfg.max_attempts;
@@ -774,20 +808,24 @@ static uint64_t outcomes(dps_reporter *r) {
          atomic_load_explicit(&r->expired, memory_order_acquire);
 }
 
-/* Waits until @p done(r) or the absolute CLOCK_REALTIME time @p until; true when done. */
+/* Waits until @p done(r, @p target) or the absolute CLOCK_REALTIME time @p until; true when done.
+ * With @p by_count, @p target is an outcome count and the sender wakes us when it is reached
+ * (wake_at); otherwise whoever makes done() true broadcasts. Setting wake_at and then re-checking
+ * (both seq_cst) against the sender's increment and then load of wake_at: one side sees the
+ * other, and the broadcast takes the lock we hold until we wait, so no wake-up is lost. */
 static bool wait_until(dps_reporter *r, bool (*done)(dps_reporter *, uint64_t), uint64_t target,
-                       const struct timespec *until) {
+                       bool by_count, const struct timespec *until) {
   bool ok;
-  atomic_fetch_add(&r->waiters, 1);
   pthread_mutex_lock(&r->lock);
-  while (!(ok = done(r, target))) {
+  for (;;) {
+    if (by_count && target < atomic_load(&r->wake_at)) atomic_store(&r->wake_at, target);
+    if ((ok = done(r, target))) break;
     if (pthread_cond_timedwait(&r->cond, &r->lock, until) != 0) {
       ok = done(r, target);
       break;
     }
   }
   pthread_mutex_unlock(&r->lock);
-  atomic_fetch_sub(&r->waiters, 1);
   return ok;
 }
 
@@ -805,7 +843,7 @@ static struct timespec deadline_after(uint32_t ms) {
 int dps_flush(dps_reporter *r, uint32_t timeout_ms) {
   uint64_t target = atomic_load(&r->submitted);
   struct timespec until = deadline_after(timeout_ms);
-  return wait_until(r, outcomes_reached, target, &until) ? DPS_OK : DPS_ETIMEDOUT;
+  return wait_until(r, outcomes_reached, target, true, &until) ? DPS_OK : DPS_ETIMEDOUT;
 }
 
 static bool stop_done(dps_reporter *r, uint64_t unused) {
@@ -826,7 +864,7 @@ int dps_reporter_close(dps_reporter *r, uint32_t deadline_ms) {
   } else {
     /* Attached to the caller's loop: the loop must run for the stop to happen; wait for it. */
     struct timespec until = deadline_after(UINT32_MAX / 2);
-    wait_until(r, stop_done, 0, &until);
+    wait_until(r, stop_done, 0, false, &until);
   }
   reporter_free(r);
   return rc == DPS_ETIMEDOUT ? DPS_OK : rc;
