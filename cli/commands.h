@@ -4,5 +4,6 @@
 
 int dps_cmd_send(int argc, char **argv);
 int dps_cmd_serve(int argc, char **argv);
+int dps_cmd_load(int argc, char **argv);
 
 #endif

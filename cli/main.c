@@ -14,6 +14,7 @@ static const struct {
     {"send", dps_cmd_send,
      "report task statuses to SetTaskStatus: from flags, NDJSON or generated"},
     {"serve", dps_cmd_serve, "serve a local emulator of the Data Pipeline task-runner API"},
+    {"load", dps_cmd_load, "load-test a SetTaskStatus endpoint: rate, latency percentiles, errors"},
 };
 
 static void usage(FILE *f) {

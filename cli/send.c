@@ -11,6 +11,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/reporter_args.h"
 #include "cli/send.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -27,10 +28,9 @@
 
 typedef struct send_args {
   const char *task_id, *task_status, *error_id, *error_message, *error_stack_trace;
-  const char *endpoint_url, *region, *profile, *signing_time, *max_body_bytes, *dry_run;
+  const char *signing_time, *max_body_bytes, *dry_run;
   const char *input, *generate, *results, *output, *embedded;
-  const char *connections, *max_streams, *max_attempts, *timeout, *deadline, *ca_bundle,
-      *no_verify_ssl;
+  dps_cli_reporter_args net; /* endpoint, credentials, connections, TLS */
 } send_args;
 
 static const char usage[] =
@@ -96,10 +96,11 @@ static int dry_run(const send_args *a, const dps__update_view *v) {
   char region[64];
   dps__url url;
 
-  dps__cred_options co = {.profile = a->profile};
+  dps__cred_options co = {.profile = a->net.profile};
   if ((rc = dps__credentials_resolve(&co, &creds, &err))) goto fail;
-  if ((rc = dps__region_resolve(a->region, a->profile, region, sizeof region, &err))) goto fail;
-  if ((rc = dps__endpoint_resolve_profile(a->endpoint_url, a->profile, region, &url, &err)))
+  if ((rc = dps__region_resolve(a->net.region, a->net.profile, region, sizeof region, &err)))
+    goto fail;
+  if ((rc = dps__endpoint_resolve_profile(a->net.endpoint_url, a->net.profile, region, &url, &err)))
     goto fail;
 
   char amz_date[17];
@@ -172,21 +173,9 @@ int dps_cmd_send(int argc, char **argv) {
        &a.output},
       {"embedded", NULL, "send to an emulator started in this process (no AWS needed)",
        &a.embedded},
-      {"region", "REGION", "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, profile)",
-       &a.region},
-      {"profile", "NAME", "profile of the shared credentials/config files", &a.profile},
-      {"endpoint-url", "URL", "send to this endpoint instead of the region's", &a.endpoint_url},
-      {"connections", "N", "HTTP connections, 1-64 (default 2)", &a.connections},
-      {"max-streams", "N", "requests in flight per connection (default 100)", &a.max_streams},
-      {"max-attempts", "N",
-       "attempts per update, the first included; 0: until the deadline "
-       "(default 8)",
-       &a.max_attempts},
-      {"timeout", "DURATION", "per attempt (default 10s)", &a.timeout},
-      {"deadline", "DURATION", "per update, from submission (default 5m)", &a.deadline},
-      {"ca-bundle", "FILE", "trust the CAs of this PEM file instead of the system store",
-       &a.ca_bundle},
-      {"no-verify-ssl", NULL, "do not verify the server's certificate (unsafe)", &a.no_verify_ssl},
+      DPS_CLI_REPORTER_OPTS(a.net,
+                            "attempts per update, the first included; 0: until the deadline "
+                            "(default 8)"),
       {"max-body-bytes", "N", "refuse bodies larger than N bytes (default 1048576)",
        &a.max_body_bytes},
       {"signing-time", "TIME", "with --dry-run: sign as of TIME (20150830T123600Z), not now",
@@ -216,17 +205,10 @@ int dps_cmd_send(int argc, char **argv) {
   if (a.signing_time && !a.dry_run)
     return dps_cli_error(PROG, "--signing-time only goes with --dry-run"), DPS_EXIT_USAGE;
   if (a.dry_run) {
-    const char *live = a.results         ? "--results"
-                       : a.output        ? "--output"
-                       : a.embedded      ? "--embedded"
-                       : a.connections   ? "--connections"
-                       : a.max_streams   ? "--max-streams"
-                       : a.max_attempts  ? "--max-attempts"
-                       : a.timeout       ? "--timeout"
-                       : a.deadline      ? "--deadline"
-                       : a.ca_bundle     ? "--ca-bundle"
-                       : a.no_verify_ssl ? "--no-verify-ssl"
-                                         : NULL;
+    const char *live = a.results    ? "--results"
+                       : a.output   ? "--output"
+                       : a.embedded ? "--embedded"
+                                    : dps_cli_reporter_live_flag(&a.net);
     if (live)
       return dps_cli_error(PROG, "%s is about sending: it does not go with --dry-run", live),
              DPS_EXIT_USAGE;
@@ -243,7 +225,6 @@ int dps_cmd_send(int argc, char **argv) {
   dps_config_init(c);
   c->max_body_bytes = max_body;
   unsigned long long num;
-  uint32_t ms;
   if (a.generate) {
     if (dps_cli_uint(PROG, "--generate", a.generate, 1, 1000000000ULL, &num)) return DPS_EXIT_USAGE;
     so.generate = num;
@@ -253,37 +234,13 @@ int dps_cmd_send(int argc, char **argv) {
       return dps_cli_error(PROG, "--output: \"%s\" is not text or json", a.output), DPS_EXIT_USAGE;
     so.json_output = strcmp(a.output, "json") == 0;
   }
-  if (a.connections) {
-    if (dps_cli_uint(PROG, "--connections", a.connections, 1, 64, &num)) return DPS_EXIT_USAGE;
-    c->connections = (unsigned)num;
-  }
-  if (a.max_streams) {
-    if (dps_cli_uint(PROG, "--max-streams", a.max_streams, 1, 10000, &num)) return DPS_EXIT_USAGE;
-    c->max_streams = (unsigned)num;
-  }
-  if (a.max_attempts) {
-    if (dps_cli_uint(PROG, "--max-attempts", a.max_attempts, 0, 1000, &num)) return DPS_EXIT_USAGE;
-    c->max_attempts = (unsigned)num;
-  }
-  if (a.timeout) {
-    if (dps_cli_duration_ms(PROG, "--timeout", a.timeout, 24u * 3600 * 1000, &ms))
-      return DPS_EXIT_USAGE;
-    c->attempt_timeout_ms = ms;
-  }
-  if (a.deadline) {
-    if (dps_cli_duration_ms(PROG, "--deadline", a.deadline, 24u * 3600 * 1000, &ms))
-      return DPS_EXIT_USAGE;
-    c->deadline_ms = ms;
-  }
-  if (a.ca_bundle && a.no_verify_ssl)
-    return dps_cli_error(PROG, "--ca-bundle and --no-verify-ssl contradict each other"),
-           DPS_EXIT_USAGE;
+  if (dps_cli_reporter_config(PROG, &a.net, c)) return DPS_EXIT_USAGE;
   if (a.embedded) {
-    const char *remote = a.endpoint_url    ? "--endpoint-url"
-                         : a.profile       ? "--profile"
-                         : a.ca_bundle     ? "--ca-bundle"
-                         : a.no_verify_ssl ? "--no-verify-ssl"
-                                           : NULL;
+    const char *remote = a.net.endpoint_url    ? "--endpoint-url"
+                         : a.net.profile       ? "--profile"
+                         : a.net.ca_bundle     ? "--ca-bundle"
+                         : a.net.no_verify_ssl ? "--no-verify-ssl"
+                                               : NULL;
     if (remote)
       return dps_cli_error(PROG,
                            "--embedded sends to its own plain-HTTP emulator: %s does not "
@@ -291,11 +248,6 @@ int dps_cmd_send(int argc, char **argv) {
                            remote),
              DPS_EXIT_USAGE;
   }
-  c->ca_bundle = a.ca_bundle;
-  c->no_verify_ssl = a.no_verify_ssl != NULL;
-  c->endpoint_url = a.endpoint_url;
-  c->region = a.region;
-  c->profile = a.profile;
 
   if (stream) return dps_send_run(&so);
 

@@ -43,6 +43,16 @@ int dps_send_source_ndjson(dps_send_source **out, const char *path, char *why, s
 /* @p n synthetic updates: distinct taskIds, a mix of FINISHED and FAILED with error fields. */
 int dps_send_source_generate(dps_send_source **out, uint64_t n);
 
+/* What a mixed generator makes (load): taskIds PREFIX0, PREFIX1, ...; statuses FINISHED, FAILED,
+ * FALSE in proportion to weights (not all 0); FAILED and FALSE with an errorMessage of exactly
+ * error_message_bytes ASCII bytes. */
+typedef struct dps_gen_mix {
+  const char *task_prefix;
+  unsigned weights[3]; /* FINISHED, FAILED, FALSE */
+  size_t error_message_bytes;
+} dps_gen_mix;
+int dps_send_source_generate_mix(dps_send_source **out, uint64_t n, const dps_gen_mix *m);
+
 dps_send_item_kind dps_send_source_next(dps_send_source *s, dps_send_item *it);
 void dps_send_source_free(dps_send_source *s);
 

@@ -32,6 +32,10 @@ struct dps_send_source {
   /* SRC_GENERATE */
   uint64_t n, i;
   char tid[48], msg[96], trace[96];
+  /* SRC_GENERATE with a mix (load): prefix, cumulative weights, a message of msg_bytes */
+  bool mixed;
+  char *prefix, *mix_tid, *mix_msg;
+  unsigned cumulative[3];
 };
 
 static dps_send_source *source_new(src_kind kind) {
@@ -68,8 +72,34 @@ int dps_send_source_generate(dps_send_source **out, uint64_t n) {
   return 0;
 }
 
+int dps_send_source_generate_mix(dps_send_source **out, uint64_t n, const dps_gen_mix *m) {
+  if (!(*out = source_new(SRC_GENERATE))) return -1;
+  dps_send_source *s = *out;
+  s->n = n;
+  s->mixed = true;
+  s->cumulative[0] = m->weights[0];
+  s->cumulative[1] = s->cumulative[0] + m->weights[1];
+  s->cumulative[2] = s->cumulative[1] + m->weights[2];
+  s->prefix = strdup(m->task_prefix);
+  s->mix_tid = malloc(strlen(m->task_prefix) + 24);
+  s->mix_msg = malloc(m->error_message_bytes + 1);
+  if (!s->prefix || !s->mix_tid || !s->mix_msg || s->cumulative[2] == 0) {
+    dps_send_source_free(s);
+    *out = NULL;
+    return -1;
+  }
+  /* printable ASCII, so that bytes and characters agree */
+  for (size_t i = 0; i < m->error_message_bytes; i++)
+    s->mix_msg[i] = "abcdefghijklmnopqrstuvwxyz0123456789 "[i % 37];
+  s->mix_msg[m->error_message_bytes] = '\0';
+  return 0;
+}
+
 void dps_send_source_free(dps_send_source *s) {
   if (!s) return;
+  free(s->prefix);
+  free(s->mix_tid);
+  free(s->mix_msg);
   if (s->close_f) fclose(s->f);
   json_decref(s->doc);
   free(s->line);
@@ -96,6 +126,31 @@ static void generate(dps_send_source *s, dps_send_item *it) {
       it->update.error_stack_trace = s->trace;
       it->update.error_stack_trace_len = DPS_NTS;
     }
+  }
+  it->line = i + 1;
+  it->kind = DPS_SEND_ITEM_UPDATE;
+}
+
+/*
+ * Update i of a mixed generator: taskId PREFIX<i>; the status follows the weights exactly over
+ * every run of `total` updates (i * 37 mod total walks a permutation when total and 37 are
+ * coprime, else the order is merely regular); FAILED and FALSE carry an errorId and the message.
+ */
+static void generate_mix(dps_send_source *s, dps_send_item *it) {
+  uint64_t i = s->i++;
+  sprintf(s->mix_tid, "%s%" PRIu64, s->prefix, i);
+  unsigned total = s->cumulative[2];
+  unsigned k = (unsigned)((i * 37) % total);
+  it->update.task_id = s->mix_tid;
+  it->update.task_id_len = DPS_NTS;
+  it->update.task_status = k < s->cumulative[0]   ? DPS_TASK_FINISHED
+                           : k < s->cumulative[1] ? DPS_TASK_FAILED
+                                                  : DPS_TASK_FALSE;
+  if (it->update.task_status != DPS_TASK_FINISHED) {
+    it->update.error_id = "LoadTestFailure";
+    it->update.error_id_len = DPS_NTS;
+    it->update.error_message = s->mix_msg;
+    it->update.error_message_len = DPS_NTS;
   }
   it->line = i + 1;
   it->kind = DPS_SEND_ITEM_UPDATE;
@@ -202,7 +257,10 @@ dps_send_item_kind dps_send_source_next(dps_send_source *s, dps_send_item *it) {
       return it->kind = DPS_SEND_ITEM_UPDATE;
     case SRC_GENERATE:
       if (s->i >= s->n) return it->kind = DPS_SEND_ITEM_END;
-      generate(s, it);
+      if (s->mixed)
+        generate_mix(s, it);
+      else
+        generate(s, it);
       return it->kind;
     case SRC_NDJSON: break;
   }

@@ -7,9 +7,6 @@
  * a key pair made up for the run. A refused certificate stops the run at its first result.
  */
 #include <errno.h>
-#include <event2/event.h>
-#include <event2/thread.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -22,9 +19,8 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/embedded.h"
 #include "cli/send.h"
-#include "emulator/server.h"
-#include "emulator/service.h"
 
 #define PROG DPS_SEND_PROG
 #define PROGRESS_MS 250
@@ -150,102 +146,6 @@ static void *progress_main(void *arg) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* The embedded emulator: its own event_base on its own thread. */
-
-typedef struct embedded {
-  struct event_base *base;
-  dps__emu_server *srv;
-  dps__emu_config cfg; /* its strings must outlive the server */
-  pthread_t thread;
-  bool running;
-  char access_key[32], secret_key[48], url[64];
-} embedded;
-
-static void *embedded_main(void *arg) {
-  embedded *e = arg;
-  event_base_loop(e->base, EVLOOP_NO_EXIT_ON_EMPTY);
-  return NULL;
-}
-
-static void embedded_drained(void *arg) { event_base_loopexit(((embedded *)arg)->base, NULL); }
-
-/* On the emulator's thread: answer what is in flight, then stop the loop. */
-static void embedded_drain(evutil_socket_t fd, short what, void *arg) {
-  embedded *e = arg;
-  dps__emu_server_drain(e->srv, 2000, embedded_drained, e);
-}
-
-/* A made-up key pair: the emulator verifies signatures with it and the reporter signs with it. */
-static int random_hex(char *out, size_t n_hex) {
-  unsigned char raw[32];
-  int fd = open("/dev/urandom", O_RDONLY);
-  if (fd < 0) return -1;
-  ssize_t got = read(fd, raw, (n_hex + 1) / 2);
-  close(fd);
-  if (got != (ssize_t)((n_hex + 1) / 2)) return -1;
-  for (size_t i = 0; i < n_hex; i++)
-    out[i] = "0123456789abcdef"[(raw[i / 2] >> (i % 2 ? 0 : 4)) & 15];
-  out[n_hex] = '\0';
-  return 0;
-}
-
-static int embedded_start(embedded *e, const char *region, dps_error *err) {
-  memset(e, 0, sizeof *e);
-  char hex[17];
-  if (random_hex(hex, 16) || (snprintf(e->access_key, sizeof e->access_key, "AKIDEMBED%s", hex),
-                              random_hex(e->secret_key, 40))) {
-    snprintf(err->message, sizeof err->message, "cannot read /dev/urandom for a key pair");
-    return -1;
-  }
-  /* the base is touched from this thread too (to stop it): it must be lockable */
-  if (evthread_use_pthreads() != 0 || !(e->base = event_base_new())) {
-    snprintf(err->message, sizeof err->message, "cannot create the emulator's event loop");
-    return -1;
-  }
-  dps__emu_config_init(&e->cfg);
-  e->cfg.listen = "127.0.0.1:0";
-  e->cfg.auth_mode = DPS__EMU_AUTH_SIGV4;
-  e->cfg.access_key = e->access_key;
-  e->cfg.secret_key = e->secret_key;
-  e->cfg.region = region;
-  if (dps__emu_server_start(e->base, &e->cfg, &e->srv, err) != DPS_OK) {
-    event_base_free(e->base);
-    e->base = NULL;
-    return -1;
-  }
-  snprintf(e->url, sizeof e->url, "http://127.0.0.1:%u", (unsigned)dps__emu_server_port(e->srv));
-  if (pthread_create(&e->thread, NULL, embedded_main, e) != 0) {
-    dps__emu_server_stop(e->srv);
-    event_base_free(e->base);
-    e->base = NULL;
-    snprintf(err->message, sizeof err->message, "cannot start the emulator's thread");
-    return -1;
-  }
-  e->running = true;
-  return 0;
-}
-
-/* Stops the emulator and returns its summary line (malloc'd; NULL when none). */
-static char *embedded_stop(embedded *e) {
-  if (!e->base) return NULL;
-  char *summary = NULL;
-  if (e->running) {
-    struct timeval now = {0, 0};
-    if (event_base_once(e->base, -1, EV_TIMEOUT, embedded_drain, e, &now) != 0)
-      event_base_loopbreak(e->base);
-    pthread_join(e->thread, NULL);
-    dps__buf b = DPS__BUF_INIT;
-    dps__emu_service_summary(dps__emu_server_service(e->srv), &b);
-    if (b.data) summary = strdup(b.data);
-    dps__buf_free(&b);
-  }
-  dps__emu_server_stop(e->srv);
-  event_base_free(e->base);
-  e->base = NULL;
-  return summary;
-}
-
-/* ------------------------------------------------------------------------------------------ */
 
 static void reject_line(run_state *st, const dps_send_item *it, const char *error,
                         const char *reason) {
@@ -303,7 +203,7 @@ int dps_send_run(dps_send_opts *o) {
   int exit_code = DPS_EXIT_FAILURE;
   dps_send_source *src = NULL;
   dps_reporter *r = NULL;
-  embedded emb = {0};
+  dps_cli_embedded emb = {0};
   char *emu_summary = NULL;
   bool progress = false;
   pthread_t progress_thread;
@@ -337,15 +237,12 @@ int dps_send_run(dps_send_opts *o) {
 
   if (o->embedded) {
     if (!o->cfg.region) o->cfg.region = "us-east-1";
-    if (embedded_start(&emb, o->cfg.region, &err)) {
+    if (dps_cli_embedded_start(&emb, o->cfg.region, &err)) {
       pthread_sigmask(SIG_SETMASK, &old, NULL);
       dps_cli_error(PROG, "embedded emulator: %s", err.message);
       goto out;
     }
-    o->cfg.endpoint_url = emb.url;
-    o->cfg.access_key_id = emb.access_key;
-    o->cfg.secret_access_key = emb.secret_key;
-    o->cfg.session_token = NULL;
+    dps_cli_embedded_configure(&emb, &o->cfg);
   }
   o->cfg.on_result = on_result;
   o->cfg.on_result_arg = &st;
@@ -390,7 +287,7 @@ int dps_send_run(dps_send_opts *o) {
   double elapsed = now_s() - st.started;
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
-  if (o->embedded) emu_summary = embedded_stop(&emb);
+  if (o->embedded) emu_summary = dps_cli_embedded_stop(&emb);
 
   dps_send_summary sum = {
       .submitted = stats.submitted,
@@ -438,7 +335,7 @@ int dps_send_run(dps_send_opts *o) {
 
 out:
   if (r) dps_reporter_close(r, 0);
-  if (emb.base) free(embedded_stop(&emb));
+  if (emb.base) free(dps_cli_embedded_stop(&emb));
   free(emu_summary);
   if (st.results) fclose(st.results);
   dps_send_source_free(src);

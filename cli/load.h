@@ -1,0 +1,100 @@
+/*
+ * load.h: `dpstatus load`: its options (load.c), the run through the public reporter API
+ * (load_run.c), and the report: figures, text, JSON, merge and SLOs (load_report.c).
+ */
+#ifndef DPS_CLI_LOAD_H
+#define DPS_CLI_LOAD_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cli/send.h"
+#include "core/hdr.h"
+#include "dpstatus.h"
+
+#define DPS_LOAD_PROG "dpstatus load"
+#define DPS_EXIT_SLO 3
+/* The run fails (exit 1) when it completes less than this share of the target rate. */
+#define DPS_LOAD_RATE_THRESHOLD 0.9
+#define DPS_LOAD_MAX_CODES 32
+#define DPS_LOAD_MAX_SLOS 16
+
+/* ---- the report (load_report.c) ---- */
+
+typedef struct dps_load_second {
+  uint64_t sent, ok, errors; /* submitted in this second; outcomes that arrived in it */
+  dps__hdr latency;          /* corrected latency of the responses that arrived in it (coarse) */
+} dps_load_second;
+
+typedef struct dps_load_report {
+  uint64_t requests, ok, rejected; /* outcomes; input lines refused before sending */
+  struct {
+    char code[64];
+    uint64_t count;
+  } errors[DPS_LOAD_MAX_CODES]; /* "" ends; the last slot collects "Other" */
+  double duration_s;
+  double target_rate; /* per second; 0: max (closed model) */
+  dps__hdr corrected, uncorrected;
+  dps_load_second *series;
+  size_t n_series, cap_series;
+} dps_load_report;
+
+int dps_load_report_init(dps_load_report *r);
+void dps_load_report_free(dps_load_report *r);
+/* Second @p t of the series, created (with the ones before it) when needed; NULL: no memory. */
+dps_load_second *dps_load_report_second(dps_load_report *r, size_t t);
+void dps_load_report_error(dps_load_report *r, const char *code, uint64_t n);
+double dps_load_report_achieved(const dps_load_report *r);
+
+/* The final report, a few lines on @p f. */
+void dps_load_report_text(FILE *f, const dps_load_report *r);
+/* The JSON report (see README); NULL when out of memory. */
+json_t *dps_load_report_json(const dps_load_report *r);
+/* Writes it to @p path ("-": stdout). Returns 0, or -1 with the reason printed. */
+int dps_load_report_write(const dps_load_report *r, const char *path);
+/* Reads a report written by dps_load_report_json. Returns 0, or -1 with @p why. */
+int dps_load_report_from_json(const json_t *j, dps_load_report *r, char *why, size_t why_len);
+/* Adds @p src to @p dst: counts and histograms add, durations take the longest, target rates
+ * add (max when either is max), the series add second by second. Returns 0, or -1 (memory). */
+int dps_load_report_merge(dps_load_report *dst, const dps_load_report *src);
+
+/* ---- SLOs (load_report.c) ---- */
+
+typedef struct dps_load_slo {
+  char text[48]; /* as given, for messages */
+  bool errors;   /* errors<X% (else a latency percentile) */
+  double percentile;
+  double limit; /* us for latencies, percent for errors */
+} dps_load_slo;
+
+typedef struct dps_load_slos {
+  dps_load_slo s[DPS_LOAD_MAX_SLOS];
+  size_t n;
+} dps_load_slos;
+
+/* Parses "p99<50ms,errors<0.1%". Returns 0, or -1 with @p why. */
+int dps_load_slos_parse(const char *text, dps_load_slos *out, char *why, size_t why_len);
+/* Prints each missed objective on stderr; returns how many were missed. */
+int dps_load_slos_check(const dps_load_slos *slos, const dps_load_report *r);
+
+/* ---- the run (load_run.c) ---- */
+
+typedef struct dps_load_opts {
+  dps_config cfg;       /* endpoint (NULL: embedded), credentials, connections, TLS, attempts */
+  double rate;          /* per second; 0: max (closed model) */
+  unsigned concurrency; /* closed model: updates in flight */
+  uint64_t duration_ms; /* 0: until count */
+  uint64_t count;       /* 0: until duration */
+  uint64_t warmup_ms;
+  bool drain_cancel;
+  const char *input; /* NDJSON replay, or NULL: generated */
+  dps_gen_mix mix;
+  const char *json_path;
+  const dps_load_slos *slos;
+} dps_load_opts;
+
+int dps_load_run(dps_load_opts *o);
+
+#endif

@@ -1,0 +1,336 @@
+/*
+ * load_run.c: a `dpstatus load` run through the public reporter API. One scheduler thread (this
+ * one) submits: in the open model at fixed times (update i at start + i/rate, late or not, so a
+ * slow endpoint cannot slow the arrivals down), in the closed model whenever fewer than
+ * `concurrency` updates are in flight. The result callback, on the sender's thread, records each
+ * outcome; its latency is measured twice: from the scheduled time (corrected for coordinated
+ * omission, as wrk2 does) and from dps_submit (the reporter's own, uncorrected). Updates
+ * scheduled during the warmup are sent but not counted. A progress thread prints a line a second
+ * when stderr is a terminal. Without an endpoint the emulator runs in this process.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/args.h"
+#include "cli/embedded.h"
+#include "cli/load.h"
+
+#define PROG DPS_LOAD_PROG
+#define SUBMIT_WAIT_MS 200 /* the full-queue wait: short, so that a stop is noticed */
+#define NS_PER_S UINT64_C(1000000000)
+
+static volatile sig_atomic_t interrupted;
+static void on_signal(int sig) { interrupted = sig; }
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_until(uint64_t t_ns) {
+  struct timespec ts = {.tv_sec = (time_t)(t_ns / NS_PER_S), .tv_nsec = (long)(t_ns % NS_PER_S)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0 && !interrupted) {
+  }
+}
+
+/* Shared by the scheduler, the sender's callback and the progress thread, under lock. */
+typedef struct run_state {
+  pthread_mutex_t lock;
+  pthread_cond_t room;     /* closed model: an update completed */
+  pthread_cond_t progress; /* the progress thread's timer and stop */
+  uint64_t start_ns, measure_ns, warmup_ns;
+  uint64_t in_flight, last_result_ns;
+  bool progress_stop, oom;
+  _Atomic bool tls_fatal;
+  char tls_message[512];
+  dps_load_report rep;
+} run_state;
+
+/* user_data carries the update's scheduled time, in ns from the start. */
+static void on_result(const dps_result *res, void *arg) {
+  run_state *st = arg;
+  uint64_t now = now_ns();
+  uint64_t scheduled = st->start_ns + (uint64_t)(uintptr_t)res->user_data;
+  uint64_t corrected = now > scheduled ? (now - scheduled) / 1000 : 0;
+  if (corrected < res->latency_us) corrected = res->latency_us;
+  bool ok = res->outcome == DPS_OUTCOME_DELIVERED;
+  bool answered = res->outcome != DPS_OUTCOME_EXPIRED; /* expired ones have no latency */
+  pthread_mutex_lock(&st->lock);
+  st->in_flight--;
+  pthread_cond_signal(&st->room);
+  if (scheduled >= st->measure_ns) {
+    dps_load_report *r = &st->rep;
+    r->requests++;
+    if (ok)
+      r->ok++;
+    else
+      dps_load_report_error(r, res->error_code, 1);
+    dps_load_second *s = dps_load_report_second(r, (size_t)((now - st->measure_ns) / NS_PER_S));
+    if (s) {
+      if (ok)
+        s->ok++;
+      else
+        s->errors++;
+      if (answered) dps__hdr_record(&s->latency, corrected);
+    } else {
+      st->oom = true;
+    }
+    if (answered) {
+      dps__hdr_record(&r->corrected, corrected);
+      dps__hdr_record(&r->uncorrected, res->latency_us);
+    }
+    st->last_result_ns = now;
+  }
+  if (res->outcome == DPS_OUTCOME_FAILED && strcmp(res->error_code, "TLSError") == 0 &&
+      !atomic_load(&st->tls_fatal)) {
+    snprintf(st->tls_message, sizeof st->tls_message, "%s", res->error_message);
+    atomic_store(&st->tls_fatal, true);
+  }
+  pthread_mutex_unlock(&st->lock);
+}
+
+static void *progress_main(void *arg) {
+  run_state *st = arg;
+  pthread_mutex_lock(&st->lock);
+  uint64_t next = now_ns() + NS_PER_S;
+  while (!st->progress_stop) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 1;
+    pthread_cond_timedwait(&st->progress, &st->lock, &until);
+    uint64_t now = now_ns();
+    if (st->progress_stop || now < next) continue;
+    next = now + NS_PER_S;
+    const dps_load_report *r = &st->rep;
+    double elapsed = (double)(now - st->start_ns) / 1e9;
+    uint64_t sent = 0;
+    for (size_t i = 0; i < r->n_series; i++) sent += r->series[i].sent;
+    if (now < st->measure_ns) {
+      fprintf(stderr, "\r" PROG ": %.0fs warming up, %" PRIu64 " in flight\033[K", elapsed,
+              st->in_flight);
+    } else {
+      /* the last complete second */
+      size_t t = (size_t)((now - st->measure_ns) / NS_PER_S);
+      const dps_load_second *s = t > 0 && t - 1 < r->n_series ? &r->series[t - 1] : NULL;
+      fprintf(stderr,
+              "\r" PROG ": %.0fs sent %" PRIu64 ", ok %" PRIu64 ", errors %" PRIu64 ", %" PRIu64
+              "/s, p50 %.1f ms, p99 %.1f ms\033[K",
+              elapsed, sent, r->ok, r->requests - r->ok, s ? s->ok + s->errors : 0,
+              s ? (double)dps__hdr_percentile(&s->latency, 50) / 1000 : 0,
+              s ? (double)dps__hdr_percentile(&s->latency, 99) / 1000 : 0);
+    }
+    fflush(stderr);
+  }
+  pthread_mutex_unlock(&st->lock);
+  return NULL;
+}
+
+static bool should_stop(run_state *st) { return interrupted || atomic_load(&st->tls_fatal); }
+
+/* Submits on schedule until the duration, the count or the input ends. Returns 0, or -1 on a
+ * read error (message printed). */
+static int schedule(run_state *st, dps_reporter *r, dps_send_source *src, const dps_load_opts *o) {
+  uint64_t end_ns = o->duration_ms ? st->measure_ns + o->duration_ms * 1000000 : UINT64_MAX;
+  uint64_t measured = 0;
+  dps_send_item it;
+  for (uint64_t i = 0; !should_stop(st); i++) {
+    if (o->count && measured >= o->count) return 0;
+    uint64_t off;
+    if (o->rate > 0) {
+      off = (uint64_t)((double)i * 1e9 / o->rate);
+      if (st->start_ns + off >= end_ns) return 0;
+      sleep_until(st->start_ns + off);
+      pthread_mutex_lock(&st->lock);
+    } else {
+      pthread_mutex_lock(&st->lock);
+      while (st->in_flight >= o->concurrency && !should_stop(st)) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 100000000L;
+        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&st->room, &st->lock, &until);
+      }
+      off = now_ns() - st->start_ns;
+      if (st->start_ns + off >= end_ns) {
+        pthread_mutex_unlock(&st->lock);
+        return 0;
+      }
+    }
+    st->in_flight++; /* before the submit: its result may come before dps_submit returns */
+    pthread_mutex_unlock(&st->lock);
+
+    dps_send_item_kind k = dps_send_source_next(src, &it);
+    int rc = DPS_EINVAL;
+    dps_error err = {0};
+    if (k == DPS_SEND_ITEM_UPDATE)
+      while ((rc = dps_submit(r, &it.update, (void *)(uintptr_t)off, &err)) == DPS_EFULL &&
+             !should_stop(st)) {
+      }
+    bool measuring = st->start_ns + off >= st->measure_ns;
+    pthread_mutex_lock(&st->lock);
+    if (rc == DPS_OK && measuring) {
+      dps_load_second *s = dps_load_report_second(
+          &st->rep, (size_t)((st->start_ns + off - st->measure_ns) / NS_PER_S));
+      if (s) s->sent++;
+      measured++;
+    } else if (rc != DPS_OK) {
+      st->in_flight--;
+      if (k == DPS_SEND_ITEM_REJECTED ||
+          (k == DPS_SEND_ITEM_UPDATE && rc != DPS_ECLOSED && rc != DPS_EFULL))
+        st->rep.rejected++;
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (k == DPS_SEND_ITEM_END) return 0;
+    if (k == DPS_SEND_ITEM_READ_ERROR) {
+      dps_cli_error(PROG, "%s", it.reason);
+      return -1;
+    }
+    if (k == DPS_SEND_ITEM_REJECTED)
+      dps_cli_error(PROG, "line %" PRIu64 ": %s", it.line, it.reason);
+    else if (rc != DPS_OK && rc != DPS_EFULL && rc != DPS_ECLOSED)
+      dps_cli_error(PROG, "update %" PRIu64 ": %s", it.line,
+                    err.message[0] ? err.message : dps_strerror(rc));
+  }
+  return 0;
+}
+
+int dps_load_run(dps_load_opts *o) {
+  run_state st = {0};
+  int exit_code = DPS_EXIT_FAILURE;
+  dps_send_source *src = NULL;
+  dps_reporter *r = NULL;
+  dps_cli_embedded emb = {0};
+  dps_error err = {0};
+  bool progress = false;
+  pthread_t progress_thread;
+  char why[512];
+
+  pthread_mutex_init(&st.lock, NULL);
+  pthread_cond_init(&st.room, NULL);
+  pthread_cond_init(&st.progress, NULL);
+  if (dps_load_report_init(&st.rep)) {
+    dps_cli_error(PROG, "out of memory");
+    goto out;
+  }
+  st.rep.target_rate = o->rate;
+  if (o->input) {
+    if (dps_send_source_ndjson(&src, o->input, why, sizeof why)) {
+      dps_cli_error(PROG, "%s", why);
+      exit_code = DPS_EXIT_USAGE;
+      goto out;
+    }
+  } else if (dps_send_source_generate_mix(&src, UINT64_MAX, &o->mix)) {
+    dps_cli_error(PROG, "out of memory");
+    goto out;
+  }
+
+  /* Signals stop the scheduling on this thread only: the threads started below inherit a mask. */
+  sigset_t sigs, old;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, &old);
+  if (!o->cfg.endpoint_url) {
+    if (!o->cfg.region) o->cfg.region = "us-east-1";
+    if (dps_cli_embedded_start(&emb, o->cfg.region, &err)) {
+      pthread_sigmask(SIG_SETMASK, &old, NULL);
+      dps_cli_error(PROG, "embedded emulator: %s", err.message);
+      goto out;
+    }
+    dps_cli_embedded_configure(&emb, &o->cfg);
+  }
+  o->cfg.on_result = on_result;
+  o->cfg.on_result_arg = &st;
+  o->cfg.full_policy = DPS_FULL_WAIT;
+  o->cfg.full_wait_ms = SUBMIT_WAIT_MS;
+  int rc = dps_reporter_new(&r, &o->cfg, &err);
+  if (rc != DPS_OK) {
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    dps_cli_error(PROG, "%s", err.message[0] ? err.message : dps_strerror(rc));
+    exit_code = rc == DPS_ENOMEM ? DPS_EXIT_FAILURE : DPS_EXIT_USAGE;
+    goto out;
+  }
+  st.start_ns = now_ns();
+  st.warmup_ns = o->warmup_ms * 1000000;
+  st.measure_ns = st.start_ns + st.warmup_ns;
+  if (isatty(STDERR_FILENO))
+    progress = pthread_create(&progress_thread, NULL, progress_main, &st) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+
+  int sched_rc = schedule(&st, r, src, o);
+  uint64_t sched_end = now_ns();
+  /* The drain: wait gives what is in flight the attempt timeout (and a second) to finish;
+   * cancel gives it 100 ms. Either way the close reports what is left as expired. */
+  if (!o->drain_cancel && !should_stop(&st)) {
+    uint64_t until = now_ns() + ((uint64_t)o->cfg.attempt_timeout_ms + 1000) * 1000000;
+    while (!should_stop(&st) && now_ns() < until && dps_flush(r, 100) != DPS_OK) {
+    }
+  }
+  dps_reporter_close(r, o->drain_cancel ? 100 : 0);
+  r = NULL;
+  sigaction(SIGINT, &old_int, NULL);
+  sigaction(SIGTERM, &old_term, NULL);
+  if (progress) {
+    pthread_mutex_lock(&st.lock);
+    st.progress_stop = true;
+    pthread_cond_signal(&st.progress);
+    pthread_mutex_unlock(&st.lock);
+    pthread_join(progress_thread, NULL);
+    fputs("\r\033[K", stderr);
+  }
+  free(dps_cli_embedded_stop(&emb));
+
+  /* The measured window: from the end of the warmup to the last outcome (or the end of the
+   * scheduling, if later: an endpoint that answers nothing does not shorten it). */
+  uint64_t end = st.last_result_ns > sched_end ? st.last_result_ns : sched_end;
+  st.rep.duration_s = end > st.measure_ns ? (double)(end - st.measure_ns) / 1e9 : 0;
+  dps_load_report_text(stderr, &st.rep);
+  exit_code = DPS_EXIT_OK;
+  if (st.oom) {
+    dps_cli_error(PROG, "out of memory: the series is incomplete");
+    exit_code = DPS_EXIT_FAILURE;
+  }
+  if (o->json_path && dps_load_report_write(&st.rep, o->json_path)) exit_code = DPS_EXIT_FAILURE;
+  double achieved = dps_load_report_achieved(&st.rep);
+  if (atomic_load(&st.tls_fatal)) {
+    dps_cli_error(PROG, "%s (use --ca-bundle FILE, or --no-verify-ssl)", st.tls_message);
+    exit_code = DPS_EXIT_FAILURE;
+  } else if (interrupted) {
+    dps_cli_error(PROG, "interrupted: the report covers the run so far");
+    exit_code = DPS_EXIT_FAILURE;
+  } else if (sched_rc) {
+    exit_code = DPS_EXIT_FAILURE;
+  } else if (st.rep.requests == 0) {
+    dps_cli_error(PROG, "no request completed in the measured window");
+    exit_code = DPS_EXIT_FAILURE;
+  } else if (o->rate > 0 && achieved < DPS_LOAD_RATE_THRESHOLD * o->rate) {
+    dps_cli_error(PROG,
+                  "the target rate was not reached: %.1f/s achieved, %.1f/s targeted (below "
+                  "%.0f%%): the endpoint or this machine is the limit",
+                  achieved, o->rate, DPS_LOAD_RATE_THRESHOLD * 100);
+    exit_code = DPS_EXIT_FAILURE;
+  }
+  if (dps_load_slos_check(o->slos, &st.rep) > 0) exit_code = DPS_EXIT_SLO;
+
+out:
+  if (r) dps_reporter_close(r, 0);
+  if (emb.base) free(dps_cli_embedded_stop(&emb));
+  dps_send_source_free(src);
+  dps_load_report_free(&st.rep);
+  pthread_cond_destroy(&st.progress);
+  pthread_cond_destroy(&st.room);
+  pthread_mutex_destroy(&st.lock);
+  return exit_code;
+}

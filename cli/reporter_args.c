@@ -1,0 +1,51 @@
+/* reporter_args.c: the endpoint and connection options shared by send and load. */
+#include "cli/reporter_args.h"
+
+#include "cli/args.h"
+
+#define DAY_MS (24u * 3600 * 1000)
+
+int dps_cli_reporter_config(const char *prog, const dps_cli_reporter_args *a, dps_config *c) {
+  unsigned long long num;
+  uint32_t ms;
+  if (a->connections) {
+    if (dps_cli_uint(prog, "--connections", a->connections, 1, 64, &num)) return DPS_EXIT_USAGE;
+    c->connections = (unsigned)num;
+  }
+  if (a->max_streams) {
+    if (dps_cli_uint(prog, "--max-streams", a->max_streams, 1, 10000, &num)) return DPS_EXIT_USAGE;
+    c->max_streams = (unsigned)num;
+  }
+  if (a->max_attempts) {
+    if (dps_cli_uint(prog, "--max-attempts", a->max_attempts, 0, 1000, &num)) return DPS_EXIT_USAGE;
+    c->max_attempts = (unsigned)num;
+  }
+  if (a->timeout) {
+    if (dps_cli_duration_ms(prog, "--timeout", a->timeout, DAY_MS, &ms)) return DPS_EXIT_USAGE;
+    c->attempt_timeout_ms = ms;
+  }
+  if (a->deadline) {
+    if (dps_cli_duration_ms(prog, "--deadline", a->deadline, DAY_MS, &ms)) return DPS_EXIT_USAGE;
+    c->deadline_ms = ms;
+  }
+  if (a->ca_bundle && a->no_verify_ssl)
+    return dps_cli_error(prog, "--ca-bundle and --no-verify-ssl contradict each other"),
+           DPS_EXIT_USAGE;
+  c->ca_bundle = a->ca_bundle;
+  c->no_verify_ssl = a->no_verify_ssl != NULL;
+  c->endpoint_url = a->endpoint_url;
+  c->region = a->region;
+  c->profile = a->profile;
+  return 0;
+}
+
+const char *dps_cli_reporter_live_flag(const dps_cli_reporter_args *a) {
+  return a->connections     ? "--connections"
+         : a->max_streams   ? "--max-streams"
+         : a->max_attempts  ? "--max-attempts"
+         : a->timeout       ? "--timeout"
+         : a->deadline      ? "--deadline"
+         : a->ca_bundle     ? "--ca-bundle"
+         : a->no_verify_ssl ? "--no-verify-ssl"
+                            : NULL;
+}

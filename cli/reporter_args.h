@@ -1,0 +1,45 @@
+/*
+ * reporter_args.h: the options every subcommand that talks to an endpoint shares (send, load):
+ * endpoint, region, profile, connections, streams, attempts, timeouts and TLS, as one option-table
+ * fragment and one checker that fills a dps_config, so the two commands cannot drift apart.
+ */
+#ifndef DPS_CLI_REPORTER_ARGS_H
+#define DPS_CLI_REPORTER_ARGS_H
+
+#include "dpstatus.h"
+
+typedef struct dps_cli_reporter_args {
+  const char *endpoint_url, *region, *profile;
+  const char *connections, *max_streams, *max_attempts, *timeout, *deadline;
+  const char *ca_bundle, *no_verify_ssl;
+} dps_cli_reporter_args;
+
+/* The option-table rows for @p ra (a dps_cli_reporter_args lvalue); @p attempts_help is the
+ * --max-attempts line, whose default differs between commands. */
+#define DPS_CLI_REPORTER_OPTS(ra, attempts_help)                                                  \
+  {"region", "REGION", "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, profile)",           \
+   &(ra).region},                                                                                 \
+      {"profile", "NAME", "profile of the shared credentials/config files", &(ra).profile},       \
+      {"endpoint-url", "URL", "send to this endpoint instead of the region's",                    \
+       &(ra).endpoint_url},                                                                       \
+      {"connections", "N", "HTTP connections, 1-64 (default 2)", &(ra).connections},              \
+      {"max-streams", "N", "requests in flight per connection (default 100)", &(ra).max_streams}, \
+      {"max-attempts", "N", attempts_help, &(ra).max_attempts},                                   \
+      {"timeout", "DURATION", "per attempt (default 10s)", &(ra).timeout},                        \
+      {"deadline", "DURATION", "per update, from submission (default 5m)", &(ra).deadline},       \
+      {"ca-bundle", "FILE", "trust the CAs of this PEM file instead of the system store",         \
+       &(ra).ca_bundle},                                                                          \
+  {                                                                                               \
+    "no-verify-ssl", NULL, "do not verify the server's certificate (unsafe)", &(ra).no_verify_ssl \
+  }
+
+/*
+ * Checks the values strictly and sets them in @p c (strings are borrowed from argv). On a bad
+ * value prints what is wrong, naming the flag, and returns DPS_EXIT_USAGE; 0 otherwise.
+ */
+int dps_cli_reporter_config(const char *prog, const dps_cli_reporter_args *a, dps_config *c);
+
+/* The first of the flags that only matter when sending ("--connections"...), or NULL. */
+const char *dps_cli_reporter_live_flag(const dps_cli_reporter_args *a);
+
+#endif

@@ -1,0 +1,300 @@
+#!/usr/bin/python3
+"""test_load.py: `dpstatus load` against `dpstatus serve --auth none` on loopback (fixed latency,
+throttling), the closed model, --merge of JSON reports (exact: histograms add), --slo, bad flags,
+and the embedded emulator (no --endpoint-url).
+
+Every subprocess has a timeout; the whole file takes about 20 s.
+Run: DPS_BINARY=build/dpstatus python3 test_load.py
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+DPS = os.environ.get("DPS_BINARY", "")
+TIMEOUT = 30
+SUB_BITS = 11
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
+def clean_env():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+               AWS_ACCESS_KEY_ID="AKIDLOADTEST", AWS_SECRET_ACCESS_KEY="load-test-secret",
+               AWS_REGION="us-east-1")
+    return env
+
+
+def load(*args, timeout=TIMEOUT):
+    return subprocess.run([DPS, "load", *args], env=clean_env(), timeout=timeout,
+                          capture_output=True, text=True)
+
+
+class Server:
+    """One `dpstatus serve --auth none` on a free loopback port."""
+
+    def __init__(self, *args):
+        self.dir = tempfile.mkdtemp(prefix="dps-load-")
+        port_file = os.path.join(self.dir, "port")
+        self.proc = subprocess.Popen(
+            [DPS, "serve", "--listen", "127.0.0.1:0", "--port-file", port_file, "--auth", "none",
+             *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 15
+        while not os.path.exists(port_file) or not read_text(port_file).strip():
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.proc.kill()
+                raise AssertionError("serve did not start")
+            time.sleep(0.02)
+        self.url = "http://127.0.0.1:%d" % int(read_text(port_file))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def bucket_high(i):
+    """The highest value of bucket i of core/hdr.c (2^SUB_BITS sub-buckets per power of two)."""
+    s = 1 << SUB_BITS
+    if i < s:
+        return i
+    e = (i >> SUB_BITS) - 1 + SUB_BITS
+    low = (s + (i & (s - 1))) << (e - SUB_BITS)
+    return low + (1 << (e - SUB_BITS)) - 1
+
+
+def percentile(h, p):
+    """Nearest rank over the serialized buckets, as the histogram reports it (us)."""
+    if h["count"] == 0:
+        return 0
+    rank = max(1, -(-p * h["count"] // 100))
+    seen = 0
+    for i, n in h["buckets"]:
+        seen += n
+        if seen >= rank:
+            return min(max(bucket_high(i), h["min"]), h["max"])
+    return h["max"]
+
+
+def add_hist(a, b):
+    buckets = dict(map(tuple, a["buckets"]))
+    for i, n in b["buckets"]:
+        buckets[i] = buckets.get(i, 0) + n
+    return {"count": a["count"] + b["count"], "min": min(a["min"], b["min"]),
+            "max": max(a["max"], b["max"]), "buckets": sorted([i, n] for i, n in buckets.items())}
+
+
+class TempDir(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="dps-load-test-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+
+class FixedLatency(TempDir):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server("--fault", "latency=20..20")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_open_model_p50_within_20_25ms(self):
+        out = self.path("r.json")
+        p = load("--endpoint-url", self.server.url, "--rate", "500", "--duration", "3s",
+                 "--json", out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = read_json((out))
+        self.assertGreaterEqual(r["requests"], 1400)
+        self.assertEqual(r["ok"], r["requests"])
+        self.assertEqual(r["errors"], {})
+        self.assertEqual(r["targetRate"], 500)
+        self.assertGreater(r["achievedRate"], 450)
+        self.assertTrue(20 <= r["latencyMs"]["p50"] <= 25, r["latencyMs"])
+        # serve's latency fault answers some requests a few ms early (its timers appear to start
+        # from the event loop's cached time), so the uncorrected figure gets a looser bound
+        self.assertTrue(15 <= r["uncorrectedLatencyMs"]["p50"] <= 25, r["uncorrectedLatencyMs"])
+        for k in ("min", "p50", "p90", "p99", "p999", "max"):
+            self.assertGreaterEqual(r["latencyMs"][k], r["uncorrectedLatencyMs"][k] - 0.05)
+        self.assertEqual(r["histogram"]["corrected"]["count"], r["requests"])
+        self.assertEqual(r["latencyMs"]["p50"],
+                         round(percentile(r["histogram"]["corrected"], 50) / 1000, 3))
+        self.assertIn(len(r["series"]), (3, 4))
+        self.assertEqual(sum(s["sent"] for s in r["series"]), r["requests"])
+        self.assertEqual(sum(s["ok"] for s in r["series"]), r["ok"])
+        self.assertIn("corrected", p.stderr)
+        self.assertIn("uncorrected", p.stderr)
+        self.assertIn("achieved of 500.0/s", p.stderr)
+
+    def test_slo_missed_exits_3(self):
+        p = load("--endpoint-url", self.server.url, "--rate", "100", "--duration", "1s", "--slo",
+                 "p99<10ms,errors<1%")
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("SLO missed: p99<10ms", p.stderr)
+        self.assertNotIn("errors<1%", p.stderr)
+        p = load("--endpoint-url", self.server.url, "--rate", "100", "--duration", "1s", "--slo",
+                 "p99<1s,errors<1%")
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_rate_not_reached_exits_1(self):
+        # 20 ms each, 4 in flight at most: about 200/s, far below 5000/s
+        p = load("--endpoint-url", self.server.url, "--rate", "5000", "--duration", "1s",
+                 "--connections", "1", "--max-streams", "4", "--drain", "cancel")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("the target rate was not reached", p.stderr)
+
+
+class Throttle(TempDir):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server("--fault", "throttle=0.1", "--seed", "7")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_throttling_counted_by_code(self):
+        out = self.path("r.json")
+        p = load("--endpoint-url", self.server.url, "--rate", "1000", "--duration", "2s",
+                 "--json", out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = read_json((out))
+        self.assertEqual(set(r["errors"]), {"ThrottlingException"})
+        share = r["errors"]["ThrottlingException"] / r["requests"]
+        self.assertTrue(0.06 <= share <= 0.14, share)
+        self.assertEqual(r["ok"] + r["errors"]["ThrottlingException"], r["requests"])
+        self.assertIn("ThrottlingException", p.stderr)
+
+    def test_closed_model(self):
+        out = self.path("r.json")
+        p = load("--endpoint-url", self.server.url, "--rate", "max", "--concurrency", "50",
+                 "--count", "5000", "--mix", "FINISHED=80,FAILED=15,FALSE=5", "--json", out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = read_json((out))
+        self.assertEqual(r["requests"], 5000)
+        self.assertIsNone(r["targetRate"])
+        self.assertGreater(r["achievedRate"], 500)
+
+    def test_merge_adds_exactly(self):
+        a, b, m = self.path("a.json"), self.path("b.json"), self.path("m.json")
+        for out, rate in ((a, "300"), (b, "600")):
+            p = load("--endpoint-url", self.server.url, "--rate", rate, "--duration", "1s",
+                     "--json", out)
+            self.assertEqual(p.returncode, 0, p.stderr)
+        ra, rb = read_json((a)), read_json((b))
+        p = load("--merge", a, b)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rm = json.loads(p.stdout)
+        p = load("--merge", a, b, "--json", m)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(read_json((m)), rm)
+        self.assertEqual(rm["requests"], ra["requests"] + rb["requests"])
+        self.assertEqual(rm["ok"], ra["ok"] + rb["ok"])
+        for code in set(ra["errors"]) | set(rb["errors"]):
+            self.assertEqual(rm["errors"][code],
+                             ra["errors"].get(code, 0) + rb["errors"].get(code, 0))
+        self.assertEqual(rm["targetRate"], 900)
+        self.assertEqual(rm["durationSeconds"], max(ra["durationSeconds"], rb["durationSeconds"]))
+        self.assertAlmostEqual(rm["achievedRate"],
+                               rm["histogram"]["corrected"]["count"] / rm["durationSeconds"], 2)
+        for kind, summary in (("corrected", "latencyMs"), ("uncorrected", "uncorrectedLatencyMs")):
+            raw = add_hist(ra["histogram"][kind], rb["histogram"][kind])
+            self.assertEqual(rm["histogram"][kind]["buckets"], raw["buckets"])
+            self.assertEqual(rm["histogram"][kind]["count"], raw["count"])
+            for name, pct in (("p50", 50), ("p99", 99)):
+                self.assertEqual(rm[summary][name], round(percentile(raw, pct) / 1000, 3))
+        self.assertEqual(sum(s["sent"] for s in rm["series"]),
+                         sum(s["sent"] for s in ra["series"] + rb["series"]))
+        # a merge of itself is a report too: merging is associative
+        p = load("--merge", m, a)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["requests"], rm["requests"] + ra["requests"])
+
+
+class Usage(TempDir):
+    def test_bad_flags_exit_2(self):
+        bad = self.path("bad.json")
+        with open(bad, "w") as f:
+            f.write('{"requests": 1}')
+        cases = [
+            ((), "--rate is required"),
+            (("--rate", "0"), "--rate: \"0\" is not a whole number"),
+            (("--rate", "fast"), "--rate: \"fast\""),
+            (("--rate", "10", "--concurrency", "5"), "--concurrency goes with --rate max"),
+            (("--rate", "10", "--duration", "10"), "needs a unit"),
+            (("--rate", "10", "--drain", "later"), "--drain: \"later\""),
+            (("--rate", "10", "--mix", "DONE=1"), "--mix: \"DONE=1\""),
+            (("--rate", "10", "--mix", "FINISHED=0"), "the weights are all 0"),
+            (("--rate", "10", "--mix", "FAILED=1,FAILED=2"), "FAILED given twice"),
+            (("--rate", "10", "--slo", "p98<5ms"), "unknown objective \"p98\""),
+            (("--rate", "10", "--slo", "p99<5"), "a positive duration"),
+            (("--rate", "10", "--slo", "errors<5"), "a percentage"),
+            (("--rate", "10", "--slo", "p99<5ms,"), "an empty objective"),
+            (("--rate", "10", "--input", "x.ndjson", "--mix", "FALSE=1"), "--mix shapes"),
+            (("--rate", "10", "--no-verify-ssl"), "--no-verify-ssl does not apply"),
+            (("--rate", "10", "--input", self.path("missing")), "--input: cannot open"),
+            (("--rate", "10", "--bogus"), "unknown option --bogus"),
+            (("--merge",), "--merge needs the JSON reports"),
+            (("--merge", bad), "not a load report"),
+            (("--merge", bad, "--rate", "5"), "--rate is about a run"),
+        ]
+        for args, message in cases:
+            with self.subTest(args=args):
+                p = load(*args)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertIn(message, p.stderr)
+                self.assertTrue(p.stderr.startswith("dpstatus load: "), p.stderr)
+
+
+class Embedded(TempDir):
+    def test_without_endpoint_url(self):
+        out = self.path("r.json")
+        p = load("--rate", "200", "--duration", "1s", "--warmup", "500ms", "--error-message-bytes",
+                 "300", "--mix", "FINISHED=1,FAILED=1", "--task-prefix", "emb-", "--json", out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = read_json((out))
+        self.assertTrue(190 <= r["requests"] <= 210, r["requests"])
+        self.assertEqual(r["ok"], r["requests"])
+
+    def test_replay_input(self):
+        src = self.path("in.ndjson")
+        with open(src, "w") as f:
+            for i in range(300):
+                f.write(json.dumps({"taskId": "replay-%d" % i, "taskStatus": "FINISHED"}) + "\n")
+            f.write("not json\n")
+        out = self.path("r.json")
+        p = load("--rate", "max", "--input", src, "--json", out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = read_json((out))
+        self.assertEqual(r["requests"], 300)
+        self.assertEqual(r["rejected"], 1)
+        self.assertIn("line 301", p.stderr)
+
+
+if __name__ == "__main__":
+    if not DPS:
+        raise SystemExit("set DPS_BINARY to the dpstatus executable")
+    unittest.main(verbosity=2)
