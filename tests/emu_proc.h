@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/watchdog.h"
+
 extern char **environ;
 
 typedef struct emu_proc {
@@ -40,6 +42,7 @@ static inline int emu_start(emu_proc *e, const char *const *extra) {
   for (size_t i = 0; extra && extra[i] && n < 62; i++) argv[n++] = extra[i];
   argv[n] = NULL;
   if (posix_spawn(&e->pid, bin, NULL, NULL, (char *const *)argv, environ) != 0) return -1;
+  watchdog_child_pid = e->pid;
   for (int i = 0; i < 500; i++) { /* up to 5 s */
     FILE *f = fopen(port_file, "r");
     if (f) {

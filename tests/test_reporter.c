@@ -415,6 +415,7 @@ static void test_unreachable_endpoint_expires(void **state) {
 }
 
 int main(void) {
+  watchdog_start(240); /* ctest gives 300 s */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_delivers_everything),
       cmocka_unit_test(test_faults_are_retried),
