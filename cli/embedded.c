@@ -51,7 +51,7 @@ int dps_cli_embedded_start(dps_cli_embedded *e, const char *region, dps_error *e
     return -1;
   }
   /* the base is touched from this thread too (to stop it): it must be lockable */
-  if (evthread_use_pthreads() != 0 || !(e->base = event_base_new())) {
+  if (evthread_use_pthreads() != 0 || !(e->base = dps__emu_base_new(true))) {
     snprintf(err->message, sizeof err->message, "cannot create the emulator's event loop");
     return -1;
   }

@@ -10,6 +10,8 @@
 #ifndef DPS_EMULATOR_SERVER_H
 #define DPS_EMULATOR_SERVER_H
 
+#include <stdbool.h>
+
 #include "dpstatus.h"
 #include "emulator/service.h"
 
@@ -30,6 +32,10 @@ typedef struct dps__emu_server dps__emu_server;
  * cannot be bound), DPS_ENOCREDS, DPS_ENOMEM, with @p err naming the flag and the problem. */
 int dps__emu_server_start(struct event_base *base, const dps__emu_config *cfg,
                           dps__emu_server **out, dps_error *err);
+
+/* A libevent base for a server: precise timers (the latency fault depends on them); with
+ * @p locking, usable from other threads (evthread_use_pthreads() must have been called). */
+struct event_base *dps__emu_base_new(bool locking);
 
 /* The bound port (useful with port 0). */
 uint16_t dps__emu_server_port(const dps__emu_server *srv);
