@@ -17,17 +17,18 @@
 #define DAY_MS (24u * 3600 * 1000)
 
 typedef struct load_args {
-  const char *rate, *concurrency, *duration, *count, *warmup, *drain;
+  const char *rate, *ramp, *concurrency, *duration, *count, *warmup, *drain;
   const char *task_prefix, *mix, *error_message_bytes, *input;
-  const char *json, *slo, *merge;
+  const char *json, *html, *slo, *merge;
   dps_cli_reporter_args net;
 } load_args;
 
 static const char usage[] =
-    "usage: dpstatus load --rate N|max [--concurrency N] [--duration 30s | --count N]\n"
-    "                     [--warmup 5s] [--mix FINISHED=80,FAILED=15,FALSE=5] [--input FILE]\n"
-    "                     [--json FILE] [--slo p99<50ms,errors<0.1%] [OPTIONS]\n"
-    "       dpstatus load --merge A.json B.json ... [--json FILE] [--slo ...]\n"
+    "usage: dpstatus load --rate N|max | --ramp [FROM..]TO/DURATION [--concurrency N]\n"
+    "                     [--duration 30s | --count N] [--warmup 5s] [--input FILE]\n"
+    "                     [--mix FINISHED=80,FAILED=15,FALSE=5] [--json FILE] [--html FILE]\n"
+    "                     [--slo p99<50ms,errors<0.1%] [OPTIONS]\n"
+    "       dpstatus load --merge A.json B.json ... [--json FILE] [--html FILE] [--slo ...]\n"
     "Load-tests a SetTaskStatus endpoint through libdpstatus's own sender (queue, connections,\n"
     "retries). Without --endpoint-url it starts the emulator (`dpstatus serve`) in this process.\n"
     "\n"
@@ -35,11 +36,15 @@ static const char usage[] =
     "and latency is measured from that scheduled time (corrected for coordinated omission, as\n"
     "wrk2 does) and, uncorrected, from the submit. --rate max is the closed model: --concurrency "
     "N\n"
-    "updates in flight (default 64), a new one as soon as one completes. The run lasts --duration\n"
-    "(default 10s unless --count) after --warmup, whose updates are sent but not counted; at the\n"
-    "end --drain wait (default) waits for what is in flight (up to --timeout + 1s), --drain\n"
-    "cancel gives it 100 ms; what is left counts as DeadlineExceeded. --max-attempts defaults\n"
-    "to 1: the endpoint is measured, not our retries.\n"
+    "updates in flight (default 64), a new one as soon as one completes. --ramp 0..400/30s is\n"
+    "the open model with the rate growing linearly from 0 (or FROM) to 400 over the first 30s\n"
+    "of the run (warmup included), then steady at 400; update i goes when the rate's integral\n"
+    "reaches i. --rate may then be omitted or equal TO; --duration defaults to the ramp's.\n"
+    "The run lasts --duration (default 10s unless --count) after --warmup, whose updates are\n"
+    "sent but not counted; at the end --drain wait (default) waits for what is in flight (up\n"
+    "to --timeout + 1s), --drain cancel gives it 100 ms; what is left counts as\n"
+    "DeadlineExceeded. --max-attempts defaults to 1: the endpoint is measured, not our\n"
+    "retries.\n"
     "\n"
     "Updates are generated (taskIds PREFIX0, PREFIX1, ... with --task-prefix, default\n"
     "load-PID-TIME-; statuses per --mix, default FINISHED=100; FAILED and FALSE carry an\n"
@@ -51,10 +56,14 @@ static const char usage[] =
     "DeadlineExceeded), achieved and target rate, latency min/p50/p90/p99/p99.9/max corrected and\n"
     "uncorrected. --json FILE (- for stdout) writes it as JSON, histograms included; --merge adds\n"
     "such reports exactly and prints the sum as JSON on stdout (or to --json). Latencies count\n"
-    "responses (ok or error); expired updates count only as errors.\n"
+    "responses (ok or error); expired updates count only as errors. --html FILE writes one\n"
+    "self-contained page (inline SVG, no network) charting ok/s, errors/s, p50 and p99 per "
+    "second,\n"
+    "with the summary.\n"
     "\n"
-    "Exit status: 0 done; 1 the achieved rate was below 90% of --rate, nothing completed, a\n"
-    "refused certificate or an interrupt; 2 bad usage; 3 an --slo objective was missed.\n";
+    "Exit status: 0 done; 1 the achieved rate was below 90% of --rate (with --ramp, of the\n"
+    "ramp's mean over the measured window), nothing completed, a refused certificate or an\n"
+    "interrupt; 2 bad usage; 3 an --slo objective was missed.\n";
 
 /* "FINISHED=80,FAILED=15,FALSE=5": each status at most once, weights 0-1000000, not all 0. */
 static int parse_mix(const char *s, unsigned weights[3]) {
@@ -94,6 +103,37 @@ static int parse_mix(const char *s, unsigned weights[3]) {
   return 0;
 }
 
+/* "[FROM..]TO/DURATION": whole rates per second, FROM (default 0) below TO. */
+static int parse_ramp(const char *s, dps_load_ramp *out) {
+  const char *slash = strchr(s, '/'), *dots = strstr(s, "..");
+  if (!slash || (dots && dots > slash)) {
+    dps_cli_error(PROG, "--ramp: \"%s\" is not [FROM..]TO/DURATION, e.g. 0..400/30s", s);
+    return -1;
+  }
+  char from[24] = "0", to[24];
+  const char *to_start = dots ? dots + 2 : s;
+  if ((dots && (size_t)(dots - s) >= sizeof from) || (size_t)(slash - to_start) >= sizeof to) {
+    dps_cli_error(PROG, "--ramp: \"%s\": the rates are too long", s);
+    return -1;
+  }
+  if (dots) snprintf(from, sizeof from, "%.*s", (int)(dots - s), s);
+  snprintf(to, sizeof to, "%.*s", (int)(slash - to_start), to_start);
+  unsigned long long f, t;
+  uint32_t ms;
+  if (dps_cli_uint(PROG, "--ramp", from, 0, 10000000, &f) ||
+      dps_cli_uint(PROG, "--ramp", to, 1, 10000000, &t) ||
+      dps_cli_duration_ms(PROG, "--ramp", slash + 1, DAY_MS, &ms))
+    return -1;
+  if (f >= t) {
+    dps_cli_error(PROG, "--ramp: \"%s\": the rate must rise (FROM below TO)", s);
+    return -1;
+  }
+  out->from = (double)f;
+  out->to = (double)t;
+  out->seconds = (double)ms / 1000;
+  return 0;
+}
+
 static int run_merge(const load_args *a, char **files, int n, const dps_load_slos *slos) {
   dps_load_report sum;
   if (dps_load_report_init(&sum)) return dps_cli_error(PROG, "out of memory"), DPS_EXIT_FAILURE;
@@ -111,19 +151,20 @@ static int run_merge(const load_args *a, char **files, int n, const dps_load_slo
       exit_code = DPS_EXIT_USAGE;
     } else {
       /* the first sets the target (max or a rate); the others add to it */
-      if (i == 0) sum.target_rate = one.target_rate;
+      if (i == 0) sum.target_rate = one.target_rate, sum.ramp = one.ramp;
       if (dps_load_report_merge(&sum, &one)) {
         dps_cli_error(PROG, "out of memory");
         exit_code = DPS_EXIT_FAILURE;
       }
-      if (i == 0) sum.target_rate = one.target_rate;
+      if (i == 0) sum.target_rate = one.target_rate, sum.ramp = one.ramp;
       dps_load_report_free(&one);
     }
     json_decref(j);
   }
   if (exit_code == DPS_EXIT_OK) {
     dps_load_report_text(stderr, &sum);
-    if (dps_load_report_write(&sum, a->json ? a->json : "-"))
+    if (dps_load_report_write(&sum, a->json ? a->json : "-") ||
+        (a->html && dps_load_report_html(&sum, a->html)))
       exit_code = DPS_EXIT_FAILURE;
     else if (dps_load_slos_check(slos, &sum) > 0)
       exit_code = DPS_EXIT_SLO;
@@ -136,6 +177,8 @@ int dps_cmd_load(int argc, char **argv) {
   load_args a = {0};
   const dps_cli_opt opts[] = {
       {"rate", "N|max", "updates per second (open model), or max (closed model)", &a.rate},
+      {"ramp", "[FROM..]TO/DURATION", "open model: rate from FROM (0) to TO over DURATION",
+       &a.ramp},
       {"concurrency", "N", "with --rate max: updates in flight (default 64)", &a.concurrency},
       {"duration", "DURATION", "how long to measure, after the warmup (default 10s)", &a.duration},
       {"count", "N", "stop after N measured updates", &a.count},
@@ -147,6 +190,7 @@ int dps_cmd_load(int argc, char **argv) {
        &a.error_message_bytes},
       {"input", "FILE", "replay the NDJSON updates of FILE (- for stdin)", &a.input},
       {"json", "FILE", "write the report as JSON to FILE (- for stdout)", &a.json},
+      {"html", "FILE", "write the report as a self-contained HTML page to FILE", &a.html},
       {"slo", "LIST", "objectives, e.g. p99<50ms,errors<0.1%: exit 3 when one is missed", &a.slo},
       {"merge", NULL, "add the JSON reports named after it instead of running", &a.merge},
       DPS_CLI_REPORTER_OPTS(a.net, "attempts per update, the first included (default 1)"),
@@ -175,6 +219,7 @@ int dps_cmd_load(int argc, char **argv) {
     if (n_files == 0)
       return dps_cli_error(PROG, "--merge needs the JSON reports to add"), DPS_EXIT_USAGE;
     const char *run_flag = a.rate                  ? "--rate"
+                           : a.ramp                ? "--ramp"
                            : a.concurrency         ? "--concurrency"
                            : a.duration            ? "--duration"
                            : a.count               ? "--count"
@@ -192,16 +237,39 @@ int dps_cmd_load(int argc, char **argv) {
     return run_merge(&a, files, n_files, a.slo ? &slos : NULL);
   }
 
-  dps_load_opts o = {
-      .concurrency = 64, .input = a.input, .json_path = a.json, .slos = a.slo ? &slos : NULL};
+  dps_load_opts o = {.concurrency = 64,
+                     .input = a.input,
+                     .json_path = a.json,
+                     .html_path = a.html,
+                     .slos = a.slo ? &slos : NULL};
   dps_config_init(&o.cfg);
   o.cfg.max_attempts = 1;
+  o.cfg.adaptive_rate = 0; /* measure the service: never hold the load back ourselves */
   if (dps_cli_reporter_config(PROG, &a.net, &o.cfg)) return DPS_EXIT_USAGE;
-  if (!a.rate)
-    return dps_cli_error(PROG, "--rate is required: N per second, or max"), DPS_EXIT_USAGE;
+  if (!a.rate && !a.ramp)
+    return dps_cli_error(PROG, "--rate is required: N per second, or max (or a --ramp)"),
+           DPS_EXIT_USAGE;
   unsigned long long num;
   uint32_t ms;
-  if (strcmp(a.rate, "max") != 0) {
+  if (a.ramp) {
+    if (parse_ramp(a.ramp, &o.ramp)) return DPS_EXIT_USAGE;
+    if (a.rate && strcmp(a.rate, "max") == 0)
+      return dps_cli_error(PROG, "--ramp is the open model: it does not go with --rate max"),
+             DPS_EXIT_USAGE;
+    if (a.rate && dps_cli_uint(PROG, "--rate", a.rate, 1, 10000000, &num)) return DPS_EXIT_USAGE;
+    if (a.rate && (double)num != o.ramp.to)
+      return dps_cli_error(PROG,
+                           "--rate must equal the ramp's end (%.0f), or be omitted: after the "
+                           "ramp the rate stays there",
+                           o.ramp.to),
+             DPS_EXIT_USAGE;
+    o.rate = o.ramp.to;
+    if (a.concurrency)
+      return dps_cli_error(PROG,
+                           "--concurrency goes with --rate max (a --ramp is the open model, with "
+                           "no limit on what is in flight)"),
+             DPS_EXIT_USAGE;
+  } else if (strcmp(a.rate, "max") != 0) {
     if (dps_cli_uint(PROG, "--rate", a.rate, 1, 10000000, &num)) return DPS_EXIT_USAGE;
     o.rate = (double)num;
     if (a.concurrency)
@@ -221,11 +289,17 @@ int dps_cmd_load(int argc, char **argv) {
     if (dps_cli_uint(PROG, "--count", a.count, 1, 1000000000000ULL, &num)) return DPS_EXIT_USAGE;
     o.count = num;
   }
-  if (!a.duration && !a.count) o.duration_ms = 10000;
+  if (!a.duration && !a.count) o.duration_ms = a.ramp ? (uint64_t)(o.ramp.seconds * 1000) : 10000;
   if (a.warmup) {
     if (dps_cli_duration_ms(PROG, "--warmup", a.warmup, DAY_MS, &ms)) return DPS_EXIT_USAGE;
     o.warmup_ms = ms;
   }
+  if (a.ramp && a.duration && (double)(o.warmup_ms + o.duration_ms) < o.ramp.seconds * 1000)
+    return dps_cli_error(PROG,
+                         "--ramp: the ramp (%.3gs) outlasts --warmup + --duration (%.3gs): "
+                         "lengthen --duration, or omit it",
+                         o.ramp.seconds, (double)(o.warmup_ms + o.duration_ms) / 1000),
+           DPS_EXIT_USAGE;
   if (a.drain) {
     if (strcmp(a.drain, "wait") && strcmp(a.drain, "cancel"))
       return dps_cli_error(PROG, "--drain: \"%s\" is not wait or cancel", a.drain), DPS_EXIT_USAGE;

@@ -28,6 +28,11 @@ typedef struct dps_load_second {
   dps__hdr latency;          /* corrected latency of the responses that arrived in it (coarse) */
 } dps_load_second;
 
+/* A linear ramp of the arrival rate, from `from` to `to` per second over `seconds` (0: none). */
+typedef struct dps_load_ramp {
+  double from, to, seconds;
+} dps_load_ramp;
+
 typedef struct dps_load_report {
   uint64_t requests, ok, rejected; /* outcomes; input lines refused before sending */
   struct {
@@ -35,7 +40,8 @@ typedef struct dps_load_report {
     uint64_t count;
   } errors[DPS_LOAD_MAX_CODES]; /* "" ends; the last slot collects "Other" */
   double duration_s;
-  double target_rate; /* per second; 0: max (closed model) */
+  double target_rate; /* per second; 0: max (closed model); the ramp's end with one */
+  dps_load_ramp ramp;
   dps__hdr corrected, uncorrected;
   dps_load_second *series;
   size_t n_series, cap_series;
@@ -54,6 +60,9 @@ void dps_load_report_text(FILE *f, const dps_load_report *r);
 json_t *dps_load_report_json(const dps_load_report *r);
 /* Writes it to @p path ("-": stdout). Returns 0, or -1 with the reason printed. */
 int dps_load_report_write(const dps_load_report *r, const char *path);
+/* Writes the HTML report (inline SVG charts of the series, the summary table) to @p path.
+ * Returns 0, or -1 with the reason printed. */
+int dps_load_report_html(const dps_load_report *r, const char *path);
 /* Reads a report written by dps_load_report_json. Returns 0, or -1 with @p why. */
 int dps_load_report_from_json(const json_t *j, dps_load_report *r, char *why, size_t why_len);
 /* Adds @p src to @p dst: counts and histograms add, durations take the longest, target rates
@@ -83,7 +92,8 @@ int dps_load_slos_check(const dps_load_slos *slos, const dps_load_report *r);
 
 typedef struct dps_load_opts {
   dps_config cfg;       /* endpoint (NULL: embedded), credentials, connections, TLS, attempts */
-  double rate;          /* per second; 0: max (closed model) */
+  double rate;          /* per second; 0: max (closed model); with a ramp, its end */
+  dps_load_ramp ramp;   /* open model: from 0 s, warmup included; then steady at rate */
   unsigned concurrency; /* closed model: updates in flight */
   uint64_t duration_ms; /* 0: until count */
   uint64_t count;       /* 0: until duration */
@@ -91,7 +101,7 @@ typedef struct dps_load_opts {
   bool drain_cancel;
   const char *input; /* NDJSON replay, or NULL: generated */
   dps_gen_mix mix;
-  const char *json_path;
+  const char *json_path, *html_path;
   const dps_load_slos *slos;
 } dps_load_opts;
 

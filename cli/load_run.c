@@ -5,8 +5,10 @@
  * `concurrency` updates are in flight. The result callback, on the sender's thread, records each
  * outcome; its latency is measured twice: from the scheduled time (corrected for coordinated
  * omission, as wrk2 does) and from dps_submit (the reporter's own, uncorrected). Updates
- * scheduled during the warmup are sent but not counted. A progress thread prints a line a second
- * when stderr is a terminal. Without an endpoint the emulator runs in this process.
+ * scheduled during the warmup are sent but not counted. With a ramp the open model's rate grows
+ * linearly from the start (warmup included) and update i is scheduled when the integral of the
+ * rate reaches i. A progress thread prints a line a second when stderr is a terminal. Without an
+ * endpoint the emulator runs in this process.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -39,6 +41,51 @@ static void sleep_until(uint64_t t_ns) {
   struct timespec ts = {.tv_sec = (time_t)(t_ns / NS_PER_S), .tv_nsec = (long)(t_ns % NS_PER_S)};
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0 && !interrupted) {
   }
+}
+
+/* The square root of @p x >= 0 by Newton's method: the CLI does not link libm. Starting above the
+ * root, the iterates decrease monotonically to it; the loop ends when they stop decreasing. */
+static double sqrt_newton(double x) {
+  if (x <= 0) return 0;
+  double g = x > 1 ? x : 1;
+  for (;;) {
+    double next = 0.5 * (g + x / g);
+    if (!(next < g)) return g;
+    g = next;
+  }
+}
+
+/* Updates scheduled in the first @p t seconds: the integral of the rate. A ramp's rate
+ * from + (to - from) t / T integrates to from t + (to - from) t^2 / 2T; after it, steady. */
+static double scheduled_by(const dps_load_opts *o, double t) {
+  const dps_load_ramp *rp = &o->ramp;
+  if (rp->seconds <= 0) return o->rate * t;
+  if (t < rp->seconds) return rp->from * t + (rp->to - rp->from) * t * t / (2 * rp->seconds);
+  return (rp->from + rp->to) / 2 * rp->seconds + rp->to * (t - rp->seconds);
+}
+
+/* The open model's schedule: update @p i goes at this offset (ns) from the start, the t at which
+ * scheduled_by(t) = i. On the ramp that is the positive root of a t^2 + from t - i = 0 with
+ * a = (to - from) / 2T, written 2i / (from + sqrt(from^2 + 4ai)) to stay exact when a is small. */
+static uint64_t scheduled_ns(const dps_load_opts *o, uint64_t i) {
+  const dps_load_ramp *rp = &o->ramp;
+  if (rp->seconds <= 0) return (uint64_t)((double)i * 1e9 / o->rate);
+  double n = (double)i, ramp_n = scheduled_by(o, rp->seconds), t;
+  if (i == 0) {
+    t = 0;
+  } else if (n < ramp_n) {
+    double a = (rp->to - rp->from) / (2 * rp->seconds);
+    t = 2 * n / (rp->from + sqrt_newton(rp->from * rp->from + 4 * a * n));
+  } else {
+    t = rp->seconds + (n - ramp_n) / rp->to;
+  }
+  return (uint64_t)(t * 1e9);
+}
+
+/* The rate the measured window should have achieved: with a ramp, its mean over the window. */
+static double expected_rate(const dps_load_opts *o, double warmup_s, double duration_s) {
+  if (o->ramp.seconds <= 0 || duration_s <= 0) return o->rate;
+  return (scheduled_by(o, warmup_s + duration_s) - scheduled_by(o, warmup_s)) / duration_s;
 }
 
 /* Shared by the scheduler, the sender's callback and the progress thread, under lock. */
@@ -145,7 +192,7 @@ static int schedule(run_state *st, dps_reporter *r, dps_send_source *src, const 
     if (o->count && measured >= o->count) return 0;
     uint64_t off;
     if (o->rate > 0) {
-      off = (uint64_t)((double)i * 1e9 / o->rate);
+      off = scheduled_ns(o, i);
       if (st->start_ns + off >= end_ns) return 0;
       sleep_until(st->start_ns + off);
       pthread_mutex_lock(&st->lock);
@@ -221,6 +268,7 @@ int dps_load_run(dps_load_opts *o) {
     goto out;
   }
   st.rep.target_rate = o->rate;
+  st.rep.ramp = o->ramp;
   if (o->input) {
     if (dps_send_source_ndjson(&src, o->input, why, sizeof why)) {
       dps_cli_error(PROG, "%s", why);
@@ -303,7 +351,9 @@ int dps_load_run(dps_load_opts *o) {
     exit_code = DPS_EXIT_FAILURE;
   }
   if (o->json_path && dps_load_report_write(&st.rep, o->json_path)) exit_code = DPS_EXIT_FAILURE;
+  if (o->html_path && dps_load_report_html(&st.rep, o->html_path)) exit_code = DPS_EXIT_FAILURE;
   double achieved = dps_load_report_achieved(&st.rep);
+  double expected = expected_rate(o, (double)o->warmup_ms / 1000, st.rep.duration_s);
   if (atomic_load(&st.tls_fatal)) {
     dps_cli_error(PROG, "%s (use --ca-bundle FILE, or --no-verify-ssl)", st.tls_message);
     exit_code = DPS_EXIT_FAILURE;
@@ -315,11 +365,12 @@ int dps_load_run(dps_load_opts *o) {
   } else if (st.rep.requests == 0) {
     dps_cli_error(PROG, "no request completed in the measured window");
     exit_code = DPS_EXIT_FAILURE;
-  } else if (o->rate > 0 && achieved < DPS_LOAD_RATE_THRESHOLD * o->rate) {
+  } else if (o->rate > 0 && achieved < DPS_LOAD_RATE_THRESHOLD * expected) {
     dps_cli_error(PROG,
-                  "the target rate was not reached: %.1f/s achieved, %.1f/s targeted (below "
+                  "the target rate was not reached: %.1f/s achieved, %.1f/s targeted%s (below "
                   "%.0f%%): the endpoint or this machine is the limit",
-                  achieved, o->rate, DPS_LOAD_RATE_THRESHOLD * 100);
+                  achieved, expected, o->ramp.seconds > 0 ? " (the ramp's mean)" : "",
+                  DPS_LOAD_RATE_THRESHOLD * 100);
     exit_code = DPS_EXIT_FAILURE;
   }
   if (dps_load_slos_check(o->slos, &st.rep) > 0) exit_code = DPS_EXIT_SLO;

@@ -211,6 +211,8 @@ typedef struct dps_config {
   uint32_t backoff_cap_ms;     /**< (default 20000) */
   uint32_t attempt_timeout_ms; /**< per request (default 10000) */
   uint32_t deadline_ms;        /**< per update, from submit (default 300000: 5 min) */
+  int adaptive_rate; /**< 1 (default): slow the send rate down when the service throttles much of
+                          it (the SDKs' adaptive mode); 0: never (load tests measure the service) */
 
   const char *ca_bundle; /**< PEM file of trusted CAs; NULL: the system store */
   int no_verify_ssl;     /**< 1: do not verify the server (explicit opt-out) */

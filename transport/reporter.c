@@ -221,6 +221,7 @@ void dps_config_init(dps_config *c) {
   c->backoff_cap_ms = 20000;
   c->attempt_timeout_ms = 10000;
   c->deadline_ms = 300000;
+  c->adaptive_rate = 1;
 }
 
 /* Wakes flush waiters once the outcome count reaches the smallest target among them: one wake-up
@@ -514,7 +515,7 @@ static void on_response(const dps__response *resp, void *arg) {
                         dps__clock_local_ms(), &r->clock, &r->rng);
   rec->skew_retried = st.skew_retried;
   bool throttled = dps__is_throttle(&e);
-  if (dps__ratelimit_note_response(&r->limiter, now, throttled))
+  if (r->cfg.adaptive_rate && dps__ratelimit_note_response(&r->limiter, now, throttled))
     dps__ratelimit_on_throttle(&r->limiter, now, rec->ready_ns /* when it was sent */);
   else if (d.action == DPS__ACTION_DELIVERED)
     dps__ratelimit_on_success(&r->limiter, now);

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """test_load.py: `dpstatus load` against `dpstatus serve --auth none` on loopback (fixed latency,
-throttling), the closed model, --merge of JSON reports (exact: histograms add), --slo, bad flags,
+throttling, a --ramp of the rate), the closed model, --merge of JSON reports (exact: histograms add), --slo, bad flags,
 and the embedded emulator (no --endpoint-url).
 
 Every subprocess has a timeout; the whole file takes about 20 s.
@@ -188,6 +188,23 @@ class Throttle(TempDir):
         self.assertEqual(r["ok"] + r["errors"]["ThrottlingException"], r["requests"])
         self.assertIn("ThrottlingException", p.stderr)
 
+    def test_heavy_throttling_does_not_slow_the_load(self):
+        # The library's adaptive limiter would engage at this share; a load test turns it off so
+        # it measures the service at the asked rate, not the client's restraint.
+        srv = Server("--fault", "throttle=0.4", "--seed", "3")
+        try:
+            out = self.path("h.json")
+            p = load("--endpoint-url", srv.url, "--rate", "400", "--duration", "2s",
+                     "--json", out)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            r = read_json(out)
+            self.assertGreaterEqual(r["achievedRate"], 0.9 * 400)
+            self.assertLess(r["latencyMs"]["p99"], 100)
+            share = r["errors"]["ThrottlingException"] / r["requests"]
+            self.assertTrue(0.3 <= share <= 0.5, share)
+        finally:
+            srv.stop()
+
     def test_closed_model(self):
         out = self.path("r.json")
         p = load("--endpoint-url", self.server.url, "--rate", "max", "--concurrency", "50",
@@ -234,6 +251,54 @@ class Throttle(TempDir):
         self.assertEqual(json.loads(p.stdout)["requests"], rm["requests"] + ra["requests"])
 
 
+class Ramp(TempDir):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_linear_ramp_then_steady(self):
+        # 0 to 400/s over 2 s schedules the rate's integral, 400 updates, then 400 in the steady
+        # third second: about 100, 300 and 400 in the three seconds
+        out = self.path("r.json")
+        p = load("--endpoint-url", self.server.url, "--ramp", "0..400/2s", "--duration", "3s",
+                 "--json", out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = read_json(out)
+        self.assertTrue(800 * 0.85 <= r["requests"] <= 800 * 1.15, r["requests"])
+        self.assertEqual(r["ok"], r["requests"])
+        self.assertEqual(r["targetRate"], 400)
+        self.assertEqual(r["ramp"], {"from": 0, "to": 400, "seconds": 2})
+        sent = [s["sent"] for s in r["series"]]
+        self.assertGreaterEqual(len(sent), 3, sent)
+        self.assertLess(sent[0], sent[2] / 2, sent)
+        self.assertLess(sent[0], sent[1], sent)
+        self.assertTrue(70 <= sent[0] <= 130 and 340 <= sent[2] <= 460, sent)
+        rates = [s["rate"] for s in r["series"][:3]]
+        self.assertLess(rates[0], rates[2] / 2, rates)
+        self.assertIn("ramped from 0/s to 400/s over 2 s", p.stderr)
+        # the rate check compares with the ramp's mean: 800 in 3 s, not 400/s
+        self.assertNotIn("not reached", p.stderr)
+
+    def test_ramp_from_a_rate_with_matching_rate(self):
+        out = self.path("r.json")
+        p = load("--endpoint-url", self.server.url, "--ramp", "100..300/1s", "--rate", "300",
+                 "--json", out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = read_json(out)
+        # --duration defaults to the ramp's: (100 + 300) / 2 over 1 s
+        self.assertTrue(170 <= r["requests"] <= 230, r["requests"])
+        self.assertEqual(r["ramp"], {"from": 100, "to": 300, "seconds": 1})
+        p = load("--merge", out, out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        m = json.loads(p.stdout)
+        self.assertEqual(m["ramp"], {"from": 200, "to": 600, "seconds": 1})
+        self.assertEqual(m["targetRate"], 600)
+
+
 class Usage(TempDir):
     def test_bad_flags_exit_2(self):
         bad = self.path("bad.json")
@@ -241,6 +306,14 @@ class Usage(TempDir):
             f.write('{"requests": 1}')
         cases = [
             ((), "--rate is required"),
+            (("--ramp", "0..400"), "is not [FROM..]TO/DURATION"),
+            (("--ramp", "0..x/2s"), "--ramp: \"x\" is not a whole number"),
+            (("--ramp", "400..100/2s"), "the rate must rise"),
+            (("--ramp", "0..400/2"), "needs a unit"),
+            (("--ramp", "0..400/2s", "--rate", "max"), "does not go with --rate max"),
+            (("--ramp", "0..400/2s", "--rate", "300"), "--rate must equal the ramp's end (400)"),
+            (("--ramp", "0..400/2s", "--concurrency", "4"), "--concurrency goes with --rate max"),
+            (("--ramp", "0..400/5s", "--duration", "2s"), "the ramp (5s) outlasts"),
             (("--rate", "0"), "--rate: \"0\" is not a whole number"),
             (("--rate", "fast"), "--rate: \"fast\""),
             (("--rate", "10", "--concurrency", "5"), "--concurrency goes with --rate max"),
@@ -260,6 +333,7 @@ class Usage(TempDir):
             (("--merge",), "--merge needs the JSON reports"),
             (("--merge", bad), "not a load report"),
             (("--merge", bad, "--rate", "5"), "--rate is about a run"),
+            (("--merge", bad, "--ramp", "0..5/1s"), "--ramp is about a run"),
         ]
         for args, message in cases:
             with self.subTest(args=args):
