@@ -23,6 +23,7 @@
 #include "cli/args.h"
 #include "cli/embedded.h"
 #include "cli/load.h"
+#include "cli/reporter_args.h"
 
 #define PROG DPS_LOAD_PROG
 #define SUBMIT_WAIT_MS 200 /* the full-queue wait: short, so that a stop is noticed */
@@ -255,7 +256,6 @@ int dps_load_run(dps_load_opts *o) {
   dps_send_source *src = NULL;
   dps_reporter *r = NULL;
   dps_cli_embedded emb = {0};
-  dps_error err = {0};
   bool progress = false;
   pthread_t progress_thread;
   char why[512];
@@ -280,32 +280,14 @@ int dps_load_run(dps_load_opts *o) {
     goto out;
   }
 
-  /* Signals stop the scheduling on this thread only: the threads started below inherit a mask. */
-  sigset_t sigs, old;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, &old);
-  if (!o->cfg.endpoint_url) {
-    if (!o->cfg.region) o->cfg.region = "us-east-1";
-    if (dps_cli_embedded_start(&emb, o->cfg.region, &err)) {
-      pthread_sigmask(SIG_SETMASK, &old, NULL);
-      dps_cli_error(PROG, "embedded emulator: %s", err.message);
-      goto out;
-    }
-    dps_cli_embedded_configure(&emb, &o->cfg);
-  }
-  o->cfg.on_result = on_result;
-  o->cfg.on_result_arg = &st;
-  o->cfg.full_policy = DPS_FULL_WAIT;
-  o->cfg.full_wait_ms = SUBMIT_WAIT_MS;
-  int rc = dps_reporter_new(&r, &o->cfg, &err);
-  if (rc != DPS_OK) {
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    dps_cli_error(PROG, "%s", err.message[0] ? err.message : dps_strerror(rc));
-    exit_code = rc == DPS_ENOMEM ? DPS_EXIT_FAILURE : DPS_EXIT_USAGE;
+  /* Signals stop the scheduling on this thread only: the threads started until the mask is
+   * restored below inherit it blocked. */
+  sigset_t old;
+  dps_cli_embedded *embp = o->cfg.endpoint_url ? NULL : &emb;
+  if ((exit_code =
+           dps_cli_reporter_start(PROG, &o->cfg, embp, on_result, &st, SUBMIT_WAIT_MS, &r, &old)))
     goto out;
-  }
+  exit_code = DPS_EXIT_FAILURE; /* until the run says otherwise */
   st.start_ns = now_ns();
   st.warmup_ns = o->warmup_ms * 1000000;
   st.measure_ns = st.start_ns + st.warmup_ns;

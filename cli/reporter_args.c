@@ -1,6 +1,8 @@
 /* reporter_args.c: the endpoint and connection options shared by send and load. */
 #include "cli/reporter_args.h"
 
+#include <pthread.h>
+
 #include "cli/args.h"
 
 #define DAY_MS (24u * 3600 * 1000)
@@ -48,4 +50,35 @@ const char *dps_cli_reporter_live_flag(const dps_cli_reporter_args *a) {
          : a->ca_bundle     ? "--ca-bundle"
          : a->no_verify_ssl ? "--no-verify-ssl"
                             : NULL;
+}
+
+int dps_cli_reporter_start(const char *prog, dps_config *cfg, dps_cli_embedded *emb,
+                           dps_result_cb on_result, void *arg, uint32_t wait_ms, dps_reporter **out,
+                           sigset_t *old) {
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, old);
+  dps_error err = {0};
+  if (emb) {
+    if (!cfg->region) cfg->region = "us-east-1";
+    if (dps_cli_embedded_start(emb, cfg->region, &err)) {
+      pthread_sigmask(SIG_SETMASK, old, NULL);
+      dps_cli_error(prog, "embedded emulator: %s", err.message);
+      return DPS_EXIT_FAILURE;
+    }
+    dps_cli_embedded_configure(emb, cfg);
+  }
+  cfg->on_result = on_result;
+  cfg->on_result_arg = arg;
+  cfg->full_policy = DPS_FULL_WAIT;
+  cfg->full_wait_ms = wait_ms;
+  int rc = dps_reporter_new(out, cfg, &err);
+  if (rc != DPS_OK) {
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+    dps_cli_error(prog, "%s", err.message[0] ? err.message : dps_strerror(rc));
+    return rc == DPS_ENOMEM ? DPS_EXIT_FAILURE : DPS_EXIT_USAGE;
+  }
+  return 0;
 }

@@ -6,6 +6,9 @@
 #ifndef DPS_CLI_REPORTER_ARGS_H
 #define DPS_CLI_REPORTER_ARGS_H
 
+#include <signal.h>
+
+#include "cli/embedded.h"
 #include "dpstatus.h"
 
 typedef struct dps_cli_reporter_args {
@@ -41,5 +44,17 @@ int dps_cli_reporter_config(const char *prog, const dps_cli_reporter_args *a, dp
 
 /* The first of the flags that only matter when sending ("--connections"...), or NULL. */
 const char *dps_cli_reporter_live_flag(const dps_cli_reporter_args *a);
+
+/*
+ * Starts what a sending command runs on, with SIGINT and SIGTERM blocked so the threads started
+ * here inherit the mask and only the command's own thread handles them: the emulator in-process
+ * when @p emb is not NULL (the config then points at it), then the reporter with @p on_result,
+ * the full queue waiting @p wait_ms at a time (input is back-pressured, nothing dropped). On
+ * success the signals stay blocked and *@p old holds the previous mask: restore it once the
+ * command's own threads are started. Returns 0, or the exit code after printing why.
+ */
+int dps_cli_reporter_start(const char *prog, dps_config *cfg, dps_cli_embedded *emb,
+                           dps_result_cb on_result, void *arg, uint32_t wait_ms, dps_reporter **out,
+                           sigset_t *old);
 
 #endif

@@ -20,6 +20,7 @@
 
 #include "cli/args.h"
 #include "cli/embedded.h"
+#include "cli/reporter_args.h"
 #include "cli/send.h"
 
 #define PROG DPS_SEND_PROG
@@ -208,7 +209,6 @@ int dps_send_run(dps_send_opts *o) {
   bool progress = false;
   pthread_t progress_thread;
   char why[512];
-  dps_error err = {0};
 
   /* The source and the results file first: a typo in a path is a usage error. */
   if (o->input) {
@@ -228,33 +228,14 @@ int dps_send_run(dps_send_opts *o) {
     goto out;
   }
 
-  /* Signals stop the reading on this thread only: the threads started below inherit a mask. */
-  sigset_t sigs, old;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, &old);
-
-  if (o->embedded) {
-    if (!o->cfg.region) o->cfg.region = "us-east-1";
-    if (dps_cli_embedded_start(&emb, o->cfg.region, &err)) {
-      pthread_sigmask(SIG_SETMASK, &old, NULL);
-      dps_cli_error(PROG, "embedded emulator: %s", err.message);
-      goto out;
-    }
-    dps_cli_embedded_configure(&emb, &o->cfg);
-  }
-  o->cfg.on_result = on_result;
-  o->cfg.on_result_arg = &st;
-  o->cfg.full_policy = DPS_FULL_WAIT;
-  o->cfg.full_wait_ms = SUBMIT_WAIT_MS;
-  int rc = dps_reporter_new(&r, &o->cfg, &err);
-  if (rc != DPS_OK) {
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    dps_cli_error(PROG, "%s", err.message[0] ? err.message : dps_strerror(rc));
-    exit_code = rc == DPS_ENOMEM ? DPS_EXIT_FAILURE : DPS_EXIT_USAGE;
+  /* Signals stop the reading on this thread only: the threads started until the mask is
+   * restored below inherit it blocked. */
+  sigset_t old;
+  dps_cli_embedded *embp = o->embedded ? &emb : NULL;
+  if ((exit_code =
+           dps_cli_reporter_start(PROG, &o->cfg, embp, on_result, &st, SUBMIT_WAIT_MS, &r, &old)))
     goto out;
-  }
+  exit_code = DPS_EXIT_FAILURE; /* until the run says otherwise */
   st.reporter = r;
   st.started = now_s();
   if (!st.single && isatty(STDERR_FILENO))
