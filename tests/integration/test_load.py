@@ -9,11 +9,11 @@ Run: DPS_BINARY=build/dpstatus python3 test_load.py
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 import unittest
+
+from emulator import Serve
 
 DPS = os.environ.get("DPS_BINARY", "")
 TIMEOUT = 30
@@ -43,32 +43,15 @@ def load(*args, timeout=TIMEOUT):
                           capture_output=True, text=True)
 
 
-class Server:
-    """One `dpstatus serve --auth none` on a free loopback port."""
+
+class Server(Serve):
+    """The emulator without signature checks; stop() also removes its files."""
 
     def __init__(self, *args):
-        self.dir = tempfile.mkdtemp(prefix="dps-load-")
-        port_file = os.path.join(self.dir, "port")
-        self.proc = subprocess.Popen(
-            [DPS, "serve", "--listen", "127.0.0.1:0", "--port-file", port_file, "--auth", "none",
-             *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 15
-        while not os.path.exists(port_file) or not read_text(port_file).strip():
-            if self.proc.poll() is not None or time.time() > deadline:
-                self.proc.kill()
-                raise AssertionError("serve did not start")
-            time.sleep(0.02)
-        self.url = "http://127.0.0.1:%d" % int(read_text(port_file))
+        super().__init__("--auth", "none", *args)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        return self.close()
 
 
 def bucket_high(i):

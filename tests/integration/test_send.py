@@ -11,11 +11,12 @@ end; every subprocess has a timeout. Run: DPS_BINARY=build/dpstatus python3 test
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 import unittest
+
+from emulator import Serve
 
 DPS = os.environ.get("DPS_BINARY", "")
 AK, SK, REGION = "AKIDSENDTEST", "send-test-secret-key", "us-east-1"
@@ -43,53 +44,12 @@ def send(*args, env=None, timeout=TIMEOUT, input=None):
                           timeout=timeout, capture_output=True, text=True, input=input)
 
 
-class Server:
-    """One `dpstatus serve` process on a free loopback port, recording what it accepts."""
+
+class Server(Serve):
+    """The emulator with the test's key pair; scheme and host for the TLS cases."""
 
     def __init__(self, *args, scheme="http", host="127.0.0.1"):
-        self.dir = tempfile.mkdtemp(prefix="dps-send-")
-        self.port_file = os.path.join(self.dir, "port")
-        self.record = os.path.join(self.dir, "record.ndjson")
-        self.stderr_path = os.path.join(self.dir, "stderr")
-        self.err = open(self.stderr_path, "w")
-        self.proc = subprocess.Popen(
-            [DPS, "serve", "--listen", "127.0.0.1:0", "--port-file", self.port_file, "--record",
-             self.record, "--access-key", AK, "--secret-key", SK, *args],
-            stdout=subprocess.DEVNULL, stderr=self.err)
-        deadline = time.time() + 15
-        while not os.path.exists(self.port_file) or not read(self.port_file).strip():
-            if self.proc.poll() is not None:
-                raise AssertionError("serve exited %d: %s" % (self.proc.returncode, self.stderr()))
-            if time.time() > deadline:
-                self.proc.kill()
-                raise AssertionError("serve wrote no port file: " + self.stderr())
-            time.sleep(0.02)
-        self.port = int(read(self.port_file))
-        self.url = f"{scheme}://{host}:{self.port}"
-
-    def stderr(self):
-        return read(self.stderr_path)
-
-    def stop(self):
-        """SIGTERM (flushes the record), then the exit code and stderr."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("serve did not stop on SIGTERM")
-        self.err.close()
-        return self.proc.returncode, self.stderr()
-
-    def records(self):
-        """The record's lines as dicts (call after stop)."""
-        with open(self.record) as f:
-            return [json.loads(line) for line in f if line.strip()]
-
-    def cleanup(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
+        super().__init__("--access-key", AK, "--secret-key", SK, *args, scheme=scheme, host=host)
 
 
 def body_of(record):

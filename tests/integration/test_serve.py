@@ -17,6 +17,8 @@ import tempfile
 import time
 import unittest
 
+from emulator import Serve
+
 DPS = os.environ.get("DPS_BINARY", "")
 AK, SK, REGION = "AKIDSERVETEST", "serve-test-secret-key", "us-east-1"
 JSON_CT = "application/x-amz-json-1.1"
@@ -46,49 +48,12 @@ def run(cmd, env=None, timeout=TIMEOUT, input=None):
                           input=input)
 
 
-class Server:
-    """One `dpstatus serve` process on a free loopback port."""
 
-    def __init__(self, *args):
-        self.dir = tempfile.mkdtemp(prefix="dps-serve-")
-        self.port_file = os.path.join(self.dir, "port")
-        self.stderr_path = os.path.join(self.dir, "stderr")
-        self.err = open(self.stderr_path, "w")
-        self.proc = subprocess.Popen(
-            [DPS, "serve", "--listen", "127.0.0.1:0", "--port-file", self.port_file, *args],
-            stdout=subprocess.DEVNULL, stderr=self.err)
-        deadline = time.time() + 15
-        while not os.path.exists(self.port_file):
-            if self.proc.poll() is not None:
-                raise AssertionError("serve exited %d: %s" % (self.proc.returncode, self.stderr()))
-            if time.time() > deadline:
-                self.proc.kill()
-                raise AssertionError("serve wrote no port file: " + self.stderr())
-            time.sleep(0.02)
-        self.port = int(read(self.port_file))
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def stderr(self):
-        with open(self.stderr_path) as f:
-            return f.read()
+class Server(Serve):
+    """The emulator; stop() also removes its files."""
 
     def stop(self):
-        """SIGTERM, then the exit code and stderr."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("serve did not stop on SIGTERM")
-        self.err.close()
-        rc, text = self.proc.returncode, self.stderr()
-        shutil.rmtree(self.dir, ignore_errors=True)
-        return rc, text
-
-    def alive(self):
-        return self.proc.poll() is None
+        return self.close()
 
 
 def sts_body(task_id="task-1", status="FINISHED", **extra):
@@ -516,9 +481,7 @@ class ConnectionFaults(unittest.TestCase):
 
 class Shutdown(unittest.TestCase):
     def test_sigterm_answers_in_flight_and_flushes_record(self):
-        d = tempfile.mkdtemp()
-        rec = os.path.join(d, "record.ndjson")
-        srv = Server("--auth", "none", "--record", rec, "--fault", "latency=600..600")
+        srv = Serve("--auth", "none", "--fault", "latency=600..600")  # keeps its files on stop
         try:
             for i in range(3):
                 code, _, _ = curl(srv.url, body=sts_body(f"rec-{i}"))
@@ -534,12 +497,10 @@ class Shutdown(unittest.TestCase):
             self.assertEqual(out, "200")
             self.assertEqual(rc, 0, err)
             self.assertIn("served", err)
-            lines = [json.loads(x) for x in read(rec).splitlines()]
-            self.assertEqual(sorted(x["taskId"] for x in lines),
+            self.assertEqual(sorted(x["taskId"] for x in srv.records()),
                              ["rec-0", "rec-1", "rec-2", "rec-slow"])
         finally:
-            shutil.rmtree(d, ignore_errors=True)
-
+            srv.cleanup()
 
 if __name__ == "__main__":
     if not DPS or not os.access(DPS, os.X_OK):
