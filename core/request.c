@@ -9,9 +9,16 @@
 
 #define H(n, v) ((dps__header){(n), sizeof(n) - 1, (v), strlen(v)})
 
-int dps__request_sign(dps__sigv4_signer *s, const char *authority, const char *path,
-                      const char *target, const char *amz_date, const char *body, size_t body_len,
-                      dps__http_request *out) {
+/* The signed headers first, then the signer's (none yet), then content-length and user-agent. */
+static void put_tail(dps__http_request *out, size_t n) {
+  dps__header *h = out->headers;
+  h[n++] = H("content-length", out->content_length);
+  h[n++] = H("user-agent", "dpstatus/" DPS_VERSION_STRING);
+  out->n_headers = n;
+}
+
+void dps__request_init(dps__http_request *out, const char *authority, const char *path,
+                       const char *target, const char *body, size_t body_len) {
   memset(out, 0, sizeof *out);
   out->method = "POST";
   out->path = path;
@@ -19,12 +26,19 @@ int dps__request_sign(dps__sigv4_signer *s, const char *authority, const char *p
   out->body = body;
   out->body_len = body_len;
   snprintf(out->content_length, sizeof out->content_length, "%zu", body_len);
-
-  /* The headers to sign come first; the signer adds x-amz-date and the token after them. */
   dps__header *h = out->headers;
   h[0] = H("host", authority);
   h[1] = H("content-type", DPS__JSON_CONTENT_TYPE);
   h[2] = H("x-amz-target", target);
+  put_tail(out, 3);
+}
+
+int dps__request_sign(dps__sigv4_signer *s, const char *authority, const char *path,
+                      const char *target, const char *amz_date, const char *body, size_t body_len,
+                      dps__http_request *out) {
+  dps__request_init(out, authority, path, target, body, body_len);
+  /* The first three headers are the signed ones; the signer's go between them and the tail. */
+  dps__header *h = out->headers;
   dps__sigv4_request sr = {.method = out->method,
                            .path = path,
                            .path_len = strlen(path),
@@ -40,9 +54,7 @@ int dps__request_sign(dps__sigv4_signer *s, const char *authority, const char *p
   h[n++] = H("x-amz-date", out->sig.amz_date);
   if (out->sig.security_token) h[n++] = H("x-amz-security-token", out->sig.security_token);
   h[n++] = (dps__header){"authorization", 13, out->sig.authorization, out->sig.authorization_len};
-  h[n++] = H("content-length", out->content_length);
-  h[n++] = H("user-agent", "dpstatus/" DPS_VERSION_STRING);
-  out->n_headers = n;
+  put_tail(out, n);
   return DPS_OK;
 }
 

@@ -32,6 +32,14 @@ typedef struct dps__http_request {
 } dps__http_request;
 
 /*
+ * Builds the unsigned request: POST @p path to @p authority carrying @p target with the JSON
+ * @p body (host, content-type, x-amz-target, content-length, user-agent). For endpoints that check
+ * no signature (tests, `serve --auth none`); dps__request_sign builds on it.
+ */
+void dps__request_init(dps__http_request *out, const char *authority, const char *path,
+                       const char *target, const char *body, size_t body_len);
+
+/*
  * Builds and signs POST @p path to @p authority carrying @p target (e.g.
  * DPS__TARGET_SET_TASK_STATUS) with the JSON @p body, at @p amz_date ("20150830T123600Z").
  * Signed headers: host, content-type, x-amz-date, x-amz-target, and x-amz-security-token when the

@@ -84,22 +84,7 @@ static char req_authority[300];
 
 static void make_req(const char *auth) {
   snprintf(req_authority, sizeof req_authority, "%s", auth);
-  const char *authority = req_authority;
-  memset(&req, 0, sizeof req);
-  req.method = "POST";
-  req.path = "/";
-  req.authority = authority;
-  req.body = body;
-  req.body_len = sizeof body - 1;
-  snprintf(req.content_length, sizeof req.content_length, "%zu", req.body_len);
-  req.headers[0] = (dps__header){"host", 4, authority, strlen(authority)};
-  req.headers[1] =
-      (dps__header){"content-type", 12, DPS__JSON_CONTENT_TYPE, strlen(DPS__JSON_CONTENT_TYPE)};
-  req.headers[2] = (dps__header){"x-amz-target", 12, DPS__TARGET_SET_TASK_STATUS,
-                                 strlen(DPS__TARGET_SET_TASK_STATUS)};
-  req.headers[3] =
-      (dps__header){"content-length", 14, req.content_length, strlen(req.content_length)};
-  req.n_headers = 4;
+  dps__request_init(&req, req_authority, "/", DPS__TARGET_SET_TASK_STATUS, body, sizeof body - 1);
 }
 
 static int setup(void **state) {
@@ -702,12 +687,9 @@ static void test_large_body_and_truncated_response(void **state) {
   size_t big_len = (size_t)1 << 20;
   char *big = malloc(big_len);
   memset(big, 'x', big_len);
-  char cl[24];
-  snprintf(cl, sizeof cl, "%zu", big_len);
-  req.body = big;
-  req.body_len = big_len;
-  req.headers[3] = (dps__header){"content-length", 14, cl, strlen(cl)};
-  assert_int_equal(dps__pool_submit(p, &req, on_result, &recs[0]), 0);
+  dps__http_request big_req;
+  dps__request_init(&big_req, req.authority, "/", DPS__TARGET_SET_TASK_STATUS, big, big_len);
+  assert_int_equal(dps__pool_submit(p, &big_req, on_result, &recs[0]), 0);
   RUN_UNTIL(n_done == 1, 5000);
   free(big); /* only now: the body is borrowed until the callback */
   assert_once(1);

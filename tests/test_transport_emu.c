@@ -39,21 +39,7 @@ static int64_t now_ms(void) {
 static void tick_cb(evutil_socket_t fd, short what, void *arg) {}
 
 static void make_req(void) {
-  memset(&req, 0, sizeof req);
-  req.method = "POST";
-  req.path = "/";
-  req.authority = authority;
-  req.body = body;
-  req.body_len = sizeof body - 1;
-  snprintf(req.content_length, sizeof req.content_length, "%zu", req.body_len);
-  req.headers[0] = (dps__header){"host", 4, authority, strlen(authority)};
-  req.headers[1] =
-      (dps__header){"content-type", 12, DPS__JSON_CONTENT_TYPE, strlen(DPS__JSON_CONTENT_TYPE)};
-  req.headers[2] = (dps__header){"x-amz-target", 12, DPS__TARGET_SET_TASK_STATUS,
-                                 strlen(DPS__TARGET_SET_TASK_STATUS)};
-  req.headers[3] =
-      (dps__header){"content-length", 14, req.content_length, strlen(req.content_length)};
-  req.n_headers = 4;
+  dps__request_init(&req, authority, "/", DPS__TARGET_SET_TASK_STATUS, body, sizeof body - 1);
 }
 
 static void on_result(const dps__response *r, void *ud) {
