@@ -38,17 +38,7 @@ BOTO_CALLS=${BOTO_CALLS:-5000}
 PY=/usr/bin/python3
 
 pkgs=(libcurl4-openssl-dev nghttp2-client python3-boto3 openssl)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "bench_e2e: installing ${missing[*]}" >&2
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/ensure-packages bench_e2e "${pkgs[@]}"
 # (Re)configure so the libcurl peer is found once installed, then build what this needs.
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDPS_WERROR=ON >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" --target dpstatus bench_e2e bench_e2e_curl >/dev/null

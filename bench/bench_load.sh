@@ -39,17 +39,7 @@ DEEP=${DEEP:-$((10 * C * M))}
 LAT_N=${LAT_N:-20000}
 
 pkgs=(nghttp2-client jq time)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "bench_load: installing ${missing[*]}" >&2
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/ensure-packages bench_load "${pkgs[@]}"
 if [ -f "$BUILD" ] && [ -x "$BUILD" ]; then
   DPS=$BUILD # a dpstatus binary, used as it is
 else
