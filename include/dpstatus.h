@@ -175,7 +175,11 @@ typedef struct dps_result {
 /**
  * Called once per accepted update, on the sender's thread (or the caller's loop). Must not block
  * for long (it holds up the sender) and must not call dps_flush or dps_reporter_close; it may
- * call dps_submit (e.g. to chain work).
+ * call dps_submit (e.g. to chain work, or to keep a fixed number of updates in flight, as
+ * `dpstatus load --rate max` does). Such a submit is the cheapest there is: the sender is awake,
+ * so nothing wakes it, and it sends the update in the same loop turn. It never waits for room,
+ * whatever the full policy (only the sender makes room: it would wait for itself): with a full
+ * queue it returns DPS_EFULL at once.
  */
 typedef void (*dps_result_cb)(const dps_result *result, void *arg);
 
@@ -241,7 +245,8 @@ DPS_EXTERN int dps_reporter_new(dps_reporter **out, const dps_config *cfg, dps_e
 /**
  * Queues one status update for delivery and returns at once.
  *
- * Thread-safe; lock-free; never blocks unless the reporter was configured with DPS_FULL_WAIT.
+ * Thread-safe; lock-free; never blocks unless the reporter was configured with DPS_FULL_WAIT (and
+ * never from a result callback: see dps_result_cb).
  * Validates @p u against the service model and copies what it needs: the caller may reuse every
  * string as soon as this returns. @p user_data comes back, untouched, in the result.
  *

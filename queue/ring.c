@@ -161,8 +161,9 @@ static void raise_high_water(dps__ring *r, uint64_t v) {
   }
 }
 
-/* The producer's fast path: claim, write, publish, maybe wake. DPS_OK or DPS_EFULL. */
-static int try_enqueue(dps__ring *r, void *item) {
+/* The producer's fast path: claim, write, publish, and, when @p may_wake, wake a sleeping
+ * consumer. DPS_OK or DPS_EFULL. */
+static int try_enqueue(dps__ring *r, void *item, bool may_wake) {
   /* Relaxed: tail is only a hint of where to try; the CAS below decides, and the slot's seq
    * (acquire) is what tells whether the slot may be written. */
   uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
@@ -197,6 +198,7 @@ static int try_enqueue(dps__ring *r, void *item) {
   s->item = item;
   /* Publish. Release: pairs with the consumer's acquire of seq, so it sees the item. */
   atomic_store_explicit(&s->seq, 2 * pos + 1, memory_order_release);
+  if (!may_wake) return DPS_OK; /* the consumer itself: awake (dps__ring_enqueue_consumer) */
   /* This store, the fence and the load of `sleeping` are the light half of a store-buffering pair
    * with dps__ring_prepare_sleep (store sleeping; heavy fence; load seq): at least one side sees
    * the other's store, so either the consumer sees this item and stays awake, or we see its
@@ -237,7 +239,7 @@ static int wait_for_room(dps__ring *r, void *item, int64_t wait_ns) {
      * waiters > 0 and broadcasts, which it can only do once we are inside pthread_cond_timedwait
      * (it must take the mutex we hold). No lost wake-up. */
     atomic_thread_fence(memory_order_seq_cst);
-    rc = try_enqueue(r, item);
+    rc = try_enqueue(r, item, true);
     if (rc == DPS_OK) break;
     /* Relaxed: close() stores before taking the mutex and broadcasting; if we miss it here we are
      * about to wait, and its broadcast comes after, under the mutex. */
@@ -247,7 +249,7 @@ static int wait_for_room(dps__ring *r, void *item, int64_t wait_ns) {
     }
     if (pthread_cond_timedwait(&r->room, &r->mu, &deadline) == ETIMEDOUT) {
       atomic_thread_fence(memory_order_seq_cst);
-      rc = try_enqueue(r, item); /* one last look: room may have come with the timeout */
+      rc = try_enqueue(r, item, true); /* one last look: room may have come with the timeout */
       break;
     }
   }
@@ -257,7 +259,7 @@ static int wait_for_room(dps__ring *r, void *item, int64_t wait_ns) {
 }
 
 int dps__ring_enqueue_timed(dps__ring *r, void *item, int64_t wait_ns) {
-  int rc = try_enqueue(r, item);
+  int rc = try_enqueue(r, item, true);
   if (rc == DPS_OK) return rc;
   /* Full. Statistics first (relaxed: counters), then the policy. */
   atomic_fetch_add_explicit(&r->full_count, 1, memory_order_relaxed);
@@ -269,6 +271,16 @@ int dps__ring_enqueue_timed(dps__ring *r, void *item, int64_t wait_ns) {
 
 int dps__ring_enqueue(dps__ring *r, void *item) {
   return dps__ring_enqueue_timed(r, item, r->full_wait_ns);
+}
+
+int dps__ring_enqueue_consumer(dps__ring *r, void *item) {
+  int rc = try_enqueue(r, item, false);
+  if (rc == DPS_OK) return rc;
+  /* Full: the statistics as any producer's (relaxed: counters); waiting would wait for ourselves.
+   */
+  atomic_fetch_add_explicit(&r->full_count, 1, memory_order_relaxed);
+  raise_high_water(r, r->cap);
+  return DPS_EFULL;
 }
 
 size_t dps__ring_drain(dps__ring *r, void **out, size_t max) {

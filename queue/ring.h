@@ -71,6 +71,14 @@ int dps__ring_enqueue(dps__ring *r, void *item);
 int dps__ring_enqueue_timed(dps__ring *r, void *item, int64_t wait_ns);
 
 /*
+ * The same, from the consumer's own thread (a callback the consumer runs, say): never waits, since
+ * only this thread makes room (DPS_EFULL at once, whatever the policy), and never writes the wake
+ * fd, since the consumer is awake: the caller sees to it that the consumer drains again before it
+ * sleeps. A sleep announcement it finds stays for the other producers, harmless.
+ */
+int dps__ring_enqueue_consumer(dps__ring *r, void *item);
+
+/*
  * Consumer side: one thread at a time (the sender).
  *
  * Moves up to @p max items, oldest first, into @p out and returns how many. Stops early at the

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <event2/event.h>
@@ -391,6 +392,88 @@ static void test_attached_to_callers_loop(void **state) {
   assert_int_equal(session_end(&t, true), t.n);
 }
 
+/* The result callback submits: a closed loop keeping CHAIN_WINDOW updates in flight, as
+ * `dpstatus load --rate max` does, until n; and, from the first callback, a burst into a full
+ * queue, which must fail at once although the policy waits 5 s (only the sender makes room). */
+#define CHAIN_WINDOW 8
+typedef struct chain {
+  session *t;
+  _Atomic size_t next;
+  int burst_rc[3];
+  double burst_s;
+  _Atomic bool burst_done;
+  _Atomic int chain_rc; /* the first failed submit in the loop */
+} chain;
+
+static double mono_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void submit_index(dps_reporter *r, size_t i, int *rc) {
+  char tid[64], msg[128];
+  dps_update u;
+  make_update(i, tid, sizeof tid, msg, sizeof msg, &u);
+  dps_error err;
+  *rc = dps_submit(r, &u, (void *)(uintptr_t)i, &err);
+}
+
+static void on_chain_result(const dps_result *res, void *arg) {
+  chain *c = arg;
+  on_result(res, &c->t->s);
+  int rc;
+  if (!atomic_exchange(&c->burst_done, true)) {
+    /* The queue holds CHAIN_WINDOW; fill it, then one more. */
+    double t0 = mono_s();
+    for (int k = 0; k < CHAIN_WINDOW + 1; k++) {
+      size_t i = atomic_fetch_add(&c->next, 1);
+      submit_index(c->t->r, i, &rc);
+      if (rc != DPS_OK) atomic_fetch_sub(&c->next, 1); /* that index was not taken */
+      if (k >= CHAIN_WINDOW - 2) c->burst_rc[k - (CHAIN_WINDOW - 2)] = rc;
+    }
+    c->burst_s = mono_s() - t0;
+    return;
+  }
+  size_t i = atomic_fetch_add(&c->next, 1);
+  if (i >= c->t->n) return;
+  submit_index(c->t->r, i, &rc);
+  if (rc != DPS_OK) { /* reported by the test thread: cmocka's failures must not jump threads */
+    int expected = DPS_OK;
+    atomic_compare_exchange_strong(&c->chain_rc, &expected, rc);
+  }
+}
+
+static void test_callback_submits(void **state) {
+  (void)state;
+  session t;
+  chain c = {.t = &t};
+  session_begin(&t, auth_args, 3000);
+  t.c.queue_capacity = CHAIN_WINDOW;
+  t.c.full_policy = DPS_FULL_WAIT;
+  t.c.full_wait_ms = 5000;
+  t.c.on_result = on_chain_result;
+  t.c.on_result_arg = &c;
+  session_open(&t);
+  atomic_store(&c.next, 1);
+  int rc;
+  submit_index(t.r, 0, &rc);
+  assert_int_equal(rc, DPS_OK);
+  /* A flush covers what was submitted before it; the chain keeps submitting: wait for all. */
+  double until = mono_s() + 30;
+  while (atomic_load(&t.s.total) < t.n && mono_s() < until)
+    assert_int_equal(dps_flush(t.r, 1000), DPS_OK);
+  assert_int_equal(atomic_load(&c.chain_rc), DPS_OK);
+  /* Only index n - 1 tells that the chain ran to the end: it was submitted from a callback. */
+  assert_int_equal(atomic_load(&t.s.calls[t.n - 1]), 1);
+  assert_int_equal(c.burst_rc[0], DPS_OK);
+  assert_int_equal(c.burst_rc[1], DPS_OK);
+  assert_int_equal(c.burst_rc[2], DPS_EFULL);
+  assert_true(c.burst_s < 1.0);
+  session_close(&t, 1000, DPS_OUTCOME_DELIVERED);
+  assert_int_equal(session_end(&t, true), t.n);
+}
+
 /* Nothing listens at the endpoint: every update expires at its deadline, none is left hanging. */
 static void test_unreachable_endpoint_expires(void **state) {
   (void)state;
@@ -425,6 +508,7 @@ int main(void) {
       cmocka_unit_test(test_concurrent_producers),
       cmocka_unit_test(test_attached_to_callers_loop),
       cmocka_unit_test(test_unreachable_endpoint_expires),
+      cmocka_unit_test(test_callback_submits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

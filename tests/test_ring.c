@@ -174,6 +174,31 @@ static void test_wake_protocol_steps(void **state) {
   dps__ring_destroy(r);
 }
 
+/* The consumer's own enqueue (a callback it runs): never a wake-up, never a wait. */
+static void test_consumer_enqueue(void **state) {
+  dps__ring *r = make(2, 5000 * 1000000LL, 0); /* a producer would wait up to 5 s */
+  int fd = dps__ring_wake_fd(r);
+  void *out[2];
+  assert_true(dps__ring_prepare_sleep(r)); /* announced: any other producer would write the fd */
+  assert_int_equal(dps__ring_enqueue_consumer(r, item(1)), DPS_OK);
+  assert_false(fd_readable(fd));
+  assert_int_equal(dps__ring_wake_count(r), 0);
+  assert_int_equal(dps__ring_enqueue_consumer(r, item(2)), DPS_OK);
+  double t0 = now_s();
+  assert_int_equal(dps__ring_enqueue_consumer(r, item(3)), DPS_EFULL); /* at once */
+  assert_true(now_s() - t0 < 1.0);
+  assert_int_equal(dps__ring_full_count(r), 1);
+  assert_int_equal(dps__ring_high_water(r), 2);
+  assert_int_equal(dps__ring_drain(r, out, 2), 2);
+  assert_ptr_equal(out[0], item(1));
+  assert_ptr_equal(out[1], item(2));
+  /* The announcement it left stands for the other producers: the next one wakes the consumer. */
+  assert_int_equal(dps__ring_enqueue(r, item(4)), DPS_OK);
+  assert_true(fd_readable(fd));
+  assert_int_equal(dps__ring_wake_count(r), 1);
+  dps__ring_destroy(r);
+}
+
 static void test_wait_timeout(void **state) {
   dps__ring *r = make(1, 50 * 1000000LL, 0); /* wait up to 50 ms */
   assert_int_equal(dps__ring_enqueue(r, item(1)), DPS_OK);
@@ -308,6 +333,7 @@ int main(void) {
       cmocka_unit_test(test_null_items),
       cmocka_unit_test(test_drain_max_zero),
       cmocka_unit_test(test_wake_protocol_steps),
+      cmocka_unit_test(test_consumer_enqueue),
       cmocka_unit_test(test_wait_timeout),
       cmocka_unit_test(test_waiters_released_by_consumer),
       cmocka_unit_test(test_close_releases_waiters),

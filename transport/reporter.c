@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -252,6 +253,10 @@ static void count_failure(dps_reporter *r, const char *code) {
   pthread_mutex_unlock(&r->lock);
 }
 
+/* The reporter whose result callback this thread is running, if any: a dps_submit from there is
+ * the sender's own (see dps_submit). */
+static _Thread_local const dps_reporter *in_callback_of;
+
 /* Reports @p rec's outcome and frees it. */
 static void finish(dps_reporter *r, record *rec, dps_outcome outcome, int status, const char *code,
                    const char *message, const char *request_id) {
@@ -278,7 +283,12 @@ static void finish(dps_reporter *r, record *rec, dps_outcome outcome, int status
                     .latency_us = latency_us};
   if (outcome == DPS_OUTCOME_FAILED)
     count_failure(r, res.error_code[0] ? res.error_code : "Unknown");
-  if (r->cfg.on_result) r->cfg.on_result(&res, r->cfg.on_result_arg);
+  if (r->cfg.on_result) {
+    const dps_reporter *outer = in_callback_of;
+    in_callback_of = r;
+    r->cfg.on_result(&res, r->cfg.on_result_arg);
+    in_callback_of = outer;
+  }
   free(rec);
   /* seq_cst: a reader that sees the new count also sees everything the callback did, and this
    * increment followed by notify_waiters' load of wake_at pairs with wait_until's store of
@@ -435,8 +445,15 @@ static void pump(dps_reporter *r) {
   dps__pool_stats_get(r->pool, &ps);
   atomic_store_explicit(&r->connections, ps.connections_live, memory_order_relaxed);
   /* Sleep on the ring only when it is empty; otherwise a completion or the timer resumes us. If
-   * items slipped in while we announced the sleep, go round again. */
-  if (ring_empty && !dps__ring_prepare_sleep(r->ring)) kick(r);
+   * items slipped in while we announced the sleep, go round again. No announcement either (it
+   * costs a membarrier, and the producer that finds it an eventfd write) while every stream is
+   * busy: each request in flight ends in on_response (an answer, a failure, or its attempt
+   * timeout), which pumps again within the attempt timeout, and anything queued meanwhile could
+   * not be sent before that anyway, nor expire, when the deadline is no shorter than the attempt
+   * timeout. With no connection up (no requests in flight), announce: deadlines need watching. */
+  bool busy = !r->fatal && ps.capacity == 0 && ps.in_flight > 0 &&
+              r->cfg.deadline_ms >= r->cfg.attempt_timeout_ms;
+  if (ring_empty && !busy && !dps__ring_prepare_sleep(r->ring)) kick(r);
 }
 
 static void schedule_retry(dps_reporter *r, record *rec, uint32_t delay_ms, const char *code,
@@ -599,6 +616,13 @@ static void on_stop(evutil_socket_t fd, short what, void *arg) {
 
 static void *sender_main(void *arg) {
   dps_reporter *r = arg;
+  /* A write to a connection the peer reset must be an error, not a SIGPIPE that kills the host
+   * process: our own writes say MSG_NOSIGNAL, but OpenSSL's and libevent's do not. Blocked on
+   * this thread only; the host's disposition is left alone. */
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, NULL);
   event_base_loop(r->base, EVLOOP_NO_EXIT_ON_EMPTY);
   return NULL;
 }
@@ -791,7 +815,15 @@ int dps_submit(dps_reporter *r, const dps_update *u, void *user_data, dps_error 
   rec->submit_ns = mono_ns();
   /* Counted before the enqueue, so an outcome can never be counted before its submission. */
   atomic_fetch_add_explicit(&r->submitted, 1, memory_order_release);
-  rc = dps__ring_enqueue(r->ring, rec);
+  if (in_callback_of == r) {
+    /* From our result callback, on the sender's thread: the sender is awake, so no wake-up, and
+     * it must drain again before it sleeps, which the kick sees to (event_active on the loop's own
+     * thread: no system call). Never a wait for room: only this thread makes it. */
+    rc = dps__ring_enqueue_consumer(r->ring, rec);
+    if (rc == DPS_OK) kick(r);
+  } else {
+    rc = dps__ring_enqueue(r->ring, rec);
+  }
   if (rc != DPS_OK) {
     atomic_fetch_sub_explicit(&r->submitted, 1, memory_order_release);
     free(rec);
