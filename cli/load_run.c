@@ -89,18 +89,89 @@ static double expected_rate(const dps_load_opts *o, double warmup_s, double dura
   return (scheduled_by(o, warmup_s + duration_s) - scheduled_by(o, warmup_s)) / duration_s;
 }
 
-/* Shared by the scheduler, the sender's callback and the progress thread, under lock. */
+/* Shared by the scheduler, the sender's callback and the progress thread. The report and the
+ * counters are under `lock`; the input source under `src_lock` (see submit_next). */
 typedef struct run_state {
   pthread_mutex_t lock;
-  pthread_cond_t room;     /* closed model: an update completed */
-  pthread_cond_t progress; /* the progress thread's timer and stop */
-  uint64_t start_ns, measure_ns, warmup_ns;
+  pthread_cond_t room;      /* closed model: the callback could not refill, or the run is done */
+  pthread_cond_t progress;  /* the progress thread's timer and stop */
+  pthread_mutex_t src_lock; /* the source and its current item, from next() to dps_submit */
+  const dps_load_opts *o;
+  dps_reporter *r;
+  dps_send_source *src;
+  uint64_t start_ns, measure_ns, warmup_ns, end_ns;
   uint64_t in_flight, last_result_ns;
+  uint64_t measured; /* submitted in the measured window, or about to be */
+  bool done;         /* nothing more to submit: the count, the duration or the input ended */
   bool progress_stop, oom;
+  int sched_rc; /* -1 after a read error (printed) */
   _Atomic bool tls_fatal;
   char tls_message[512];
   dps_load_report rep;
 } run_state;
+
+static bool should_stop(run_state *st) { return interrupted || atomic_load(&st->tls_fatal); }
+
+/*
+ * Takes the next update from the source and submits it, scheduled @p off ns after the start.
+ * Called with src_lock held (the source's item lives until dps_submit has copied it), never with
+ * lock. Returns false when nothing more is to be submitted; then `done` is set and `room`
+ * signalled, so a waiting scheduler sees it.
+ */
+static bool submit_next(run_state *st, uint64_t off) {
+  const dps_load_opts *o = st->o;
+  bool measuring = st->start_ns + off >= st->measure_ns;
+  pthread_mutex_lock(&st->lock);
+  if (!st->done && (should_stop(st) || (o->count && st->measured >= o->count) ||
+                    st->start_ns + off >= st->end_ns))
+    st->done = true;
+  if (st->done) {
+    pthread_cond_signal(&st->room);
+    pthread_mutex_unlock(&st->lock);
+    return false;
+  }
+  st->in_flight++; /* before the submit: its result may come before dps_submit returns */
+  if (measuring) st->measured++; /* reserved: given back if the submit fails */
+  pthread_mutex_unlock(&st->lock);
+
+  dps_send_item it;
+  dps_send_item_kind k = dps_send_source_next(st->src, &it);
+  int rc = DPS_EINVAL;
+  dps_error err = {0};
+  if (k == DPS_SEND_ITEM_UPDATE)
+    while ((rc = dps_submit(st->r, &it.update, (void *)(uintptr_t)off, &err)) == DPS_EFULL &&
+           !should_stop(st)) {
+    }
+  pthread_mutex_lock(&st->lock);
+  if (rc == DPS_OK && measuring) {
+    dps_load_second *s = dps_load_report_second(
+        &st->rep, (size_t)((st->start_ns + off - st->measure_ns) / NS_PER_S));
+    if (s) s->sent++;
+  } else if (rc != DPS_OK) {
+    st->in_flight--;
+    if (measuring) st->measured--;
+    if (k == DPS_SEND_ITEM_REJECTED ||
+        (k == DPS_SEND_ITEM_UPDATE && rc != DPS_ECLOSED && rc != DPS_EFULL))
+      st->rep.rejected++;
+    if (k == DPS_SEND_ITEM_END || k == DPS_SEND_ITEM_READ_ERROR) {
+      st->done = true;
+      if (k == DPS_SEND_ITEM_READ_ERROR) st->sched_rc = -1;
+      pthread_cond_signal(&st->room);
+    } else {
+      /* The in-flight count went down without a result: let a waiting scheduler refill. */
+      pthread_cond_signal(&st->room);
+    }
+  }
+  pthread_mutex_unlock(&st->lock);
+  if (k == DPS_SEND_ITEM_READ_ERROR)
+    dps_cli_error(PROG, "%s", it.reason);
+  else if (k == DPS_SEND_ITEM_REJECTED)
+    dps_cli_error(PROG, "line %" PRIu64 ": %s", it.line, it.reason);
+  else if (k == DPS_SEND_ITEM_UPDATE && rc != DPS_OK && rc != DPS_EFULL && rc != DPS_ECLOSED)
+    dps_cli_error(PROG, "update %" PRIu64 ": %s", it.line,
+                  err.message[0] ? err.message : dps_strerror(rc));
+  return k != DPS_SEND_ITEM_END && k != DPS_SEND_ITEM_READ_ERROR;
+}
 
 /* user_data carries the update's scheduled time, in ns from the start. */
 static void on_result(const dps_result *res, void *arg) {
@@ -113,7 +184,6 @@ static void on_result(const dps_result *res, void *arg) {
   bool answered = res->outcome != DPS_OUTCOME_EXPIRED; /* expired ones have no latency */
   pthread_mutex_lock(&st->lock);
   st->in_flight--;
-  pthread_cond_signal(&st->room);
   if (scheduled >= st->measure_ns) {
     dps_load_report *r = &st->rep;
     r->requests++;
@@ -142,7 +212,23 @@ static void on_result(const dps_result *res, void *arg) {
     snprintf(st->tls_message, sizeof st->tls_message, "%s", res->error_message);
     atomic_store(&st->tls_fatal, true);
   }
+  bool refill = st->o->rate <= 0 && !st->done;
   pthread_mutex_unlock(&st->lock);
+  if (!refill) return;
+  /* The closed model refills here, on the sender's thread, as h2load sends its next request from
+   * the response's callback: no thread hand-off per update, and the sender drains the new one in
+   * the same loop iteration (it is awake: no wake-up either). The queue holds the whole
+   * concurrency (dps_load_run sizes it), so this submit never waits for room, which only this
+   * thread could make. If the scheduler holds the source (it is filling), it is asked to refill
+   * instead: never wait for another thread here. */
+  if (pthread_mutex_trylock(&st->src_lock) == 0) {
+    submit_next(st, now - st->start_ns);
+    pthread_mutex_unlock(&st->src_lock);
+  } else {
+    pthread_mutex_lock(&st->lock);
+    pthread_cond_signal(&st->room);
+    pthread_mutex_unlock(&st->lock);
+  }
 }
 
 static void *progress_main(void *arg) {
@@ -181,73 +267,39 @@ static void *progress_main(void *arg) {
   return NULL;
 }
 
-static bool should_stop(run_state *st) { return interrupted || atomic_load(&st->tls_fatal); }
-
-/* Submits on schedule until the duration, the count or the input ends. Returns 0, or -1 on a
- * read error (message printed). */
-static int schedule(run_state *st, dps_reporter *r, dps_send_source *src, const dps_load_opts *o) {
-  uint64_t end_ns = o->duration_ms ? st->measure_ns + o->duration_ms * 1000000 : UINT64_MAX;
-  uint64_t measured = 0;
-  dps_send_item it;
-  for (uint64_t i = 0; !should_stop(st); i++) {
-    if (o->count && measured >= o->count) return 0;
+/* Submits on schedule until the duration, the count or the input ends (or a stop). The open
+ * model submits everything from here; the closed model fills the concurrency from here and the
+ * result callback refills, unless it had to hand a refill back (see on_result). Returns 0, or -1
+ * on a read error (message printed). */
+static int schedule(run_state *st) {
+  const dps_load_opts *o = st->o;
+  for (uint64_t i = 0;; i++) {
     uint64_t off;
     if (o->rate > 0) {
       off = scheduled_ns(o, i);
-      if (st->start_ns + off >= end_ns) return 0;
-      sleep_until(st->start_ns + off);
-      pthread_mutex_lock(&st->lock);
+      if (st->start_ns + off < st->end_ns) sleep_until(st->start_ns + off);
     } else {
       pthread_mutex_lock(&st->lock);
-      while (st->in_flight >= o->concurrency && !should_stop(st)) {
+      while (st->in_flight >= o->concurrency && !st->done && !should_stop(st)) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += 100000000L;
         if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
         pthread_cond_timedwait(&st->room, &st->lock, &until);
       }
+      pthread_mutex_unlock(&st->lock);
       off = now_ns() - st->start_ns;
-      if (st->start_ns + off >= end_ns) {
-        pthread_mutex_unlock(&st->lock);
-        return 0;
-      }
     }
-    st->in_flight++; /* before the submit: its result may come before dps_submit returns */
-    pthread_mutex_unlock(&st->lock);
-
-    dps_send_item_kind k = dps_send_source_next(src, &it);
-    int rc = DPS_EINVAL;
-    dps_error err = {0};
-    if (k == DPS_SEND_ITEM_UPDATE)
-      while ((rc = dps_submit(r, &it.update, (void *)(uintptr_t)off, &err)) == DPS_EFULL &&
-             !should_stop(st)) {
-      }
-    bool measuring = st->start_ns + off >= st->measure_ns;
-    pthread_mutex_lock(&st->lock);
-    if (rc == DPS_OK && measuring) {
-      dps_load_second *s = dps_load_report_second(
-          &st->rep, (size_t)((st->start_ns + off - st->measure_ns) / NS_PER_S));
-      if (s) s->sent++;
-      measured++;
-    } else if (rc != DPS_OK) {
-      st->in_flight--;
-      if (k == DPS_SEND_ITEM_REJECTED ||
-          (k == DPS_SEND_ITEM_UPDATE && rc != DPS_ECLOSED && rc != DPS_EFULL))
-        st->rep.rejected++;
-    }
-    pthread_mutex_unlock(&st->lock);
-    if (k == DPS_SEND_ITEM_END) return 0;
-    if (k == DPS_SEND_ITEM_READ_ERROR) {
-      dps_cli_error(PROG, "%s", it.reason);
-      return -1;
-    }
-    if (k == DPS_SEND_ITEM_REJECTED)
-      dps_cli_error(PROG, "line %" PRIu64 ": %s", it.line, it.reason);
-    else if (rc != DPS_OK && rc != DPS_EFULL && rc != DPS_ECLOSED)
-      dps_cli_error(PROG, "update %" PRIu64 ": %s", it.line,
-                    err.message[0] ? err.message : dps_strerror(rc));
+    pthread_mutex_lock(&st->src_lock);
+    bool more = submit_next(st, off);
+    pthread_mutex_unlock(&st->src_lock);
+    if (!more) break;
   }
-  return 0;
+  pthread_mutex_lock(&st->lock);
+  st->done = true; /* a stop, seen here: the callback refills no more */
+  int rc = st->sched_rc;
+  pthread_mutex_unlock(&st->lock);
+  return rc;
 }
 
 int dps_load_run(dps_load_opts *o) {
@@ -261,6 +313,7 @@ int dps_load_run(dps_load_opts *o) {
   char why[512];
 
   pthread_mutex_init(&st.lock, NULL);
+  pthread_mutex_init(&st.src_lock, NULL);
   pthread_cond_init(&st.room, NULL);
   pthread_cond_init(&st.progress, NULL);
   if (dps_load_report_init(&st.rep)) {
@@ -282,6 +335,9 @@ int dps_load_run(dps_load_opts *o) {
 
   /* Signals stop the scheduling on this thread only: the threads started until the mask is
    * restored below inherit it blocked. */
+  /* The closed model's callback refills without waiting: the queue must hold the concurrency. */
+  if (o->rate <= 0)
+    while (o->cfg.queue_capacity < o->concurrency) o->cfg.queue_capacity *= 2;
   sigset_t old;
   dps_cli_embedded *embp = o->cfg.endpoint_url ? NULL : &emb;
   if ((exit_code =
@@ -291,6 +347,10 @@ int dps_load_run(dps_load_opts *o) {
   st.start_ns = now_ns();
   st.warmup_ns = o->warmup_ms * 1000000;
   st.measure_ns = st.start_ns + st.warmup_ns;
+  st.end_ns = o->duration_ms ? st.measure_ns + o->duration_ms * 1000000 : UINT64_MAX;
+  st.o = o;
+  st.r = r;
+  st.src = src;
   if (isatty(STDERR_FILENO))
     progress = pthread_create(&progress_thread, NULL, progress_main, &st) == 0;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -299,7 +359,7 @@ int dps_load_run(dps_load_opts *o) {
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
 
-  int sched_rc = schedule(&st, r, src, o);
+  int sched_rc = schedule(&st);
   uint64_t sched_end = now_ns();
   /* The drain: wait gives what is in flight the attempt timeout (and a second) to finish;
    * cancel gives it 100 ms. Either way the close reports what is left as expired. */
@@ -364,6 +424,7 @@ out:
   dps_load_report_free(&st.rep);
   pthread_cond_destroy(&st.progress);
   pthread_cond_destroy(&st.room);
+  pthread_mutex_destroy(&st.src_lock);
   pthread_mutex_destroy(&st.lock);
   return exit_code;
 }
