@@ -200,8 +200,15 @@ int dps__h2_submit(dps__conn *c, dps__xfer *x, const dps__http_request *req) {
   for (size_t i = 0; i < req->n_headers; i++) {
     const dps__header *h = &req->headers[i];
     if (h->name_len == 4 && memcmp(h->name, "host", 4) == 0) continue; /* :authority */
-    nv[n++] = (nghttp2_nv){(uint8_t *)h->name, (uint8_t *)h->value, h->name_len, h->value_len,
-                           NGHTTP2_NV_FLAG_NONE};
+    /* The signature differs in every request: indexing it would only push the headers that do
+     * repeat (content type, target, date, agent) out of both HPACK tables, each ~260-byte entry
+     * evicting the oldest, so they would go as literals again every few requests. Never indexed,
+     * as RFC 7541 section 7.1.3 advises for credentials anyway. */
+    uint8_t flags = h->name_len == 13 && memcmp(h->name, "authorization", 13) == 0
+                        ? NGHTTP2_NV_FLAG_NO_INDEX
+                        : NGHTTP2_NV_FLAG_NONE;
+    nv[n++] =
+        (nghttp2_nv){(uint8_t *)h->name, (uint8_t *)h->value, h->name_len, h->value_len, flags};
   }
   nghttp2_data_provider dp = {.source = {.ptr = NULL}, .read_callback = read_body};
   int32_t id = nghttp2_submit_request(c->h2, NULL, nv, n, req->body_len ? &dp : NULL, x);
