@@ -70,8 +70,9 @@ struct dps__emu_server {
   void *drained_arg;
   char *zero_body; /* max_body_bytes + 1 zero bytes, for early 413s (see h1.c) */
   time_t date_sec;
-  char date[32];      /* IMF-fixdate of date_sec */
-  void *h2_callbacks; /* nghttp2_session_callbacks *, shared by every session */
+  char date[32];              /* IMF-fixdate of date_sec */
+  void *h2_callbacks;         /* nghttp2_session_callbacks *, shared by every session */
+  struct evbuffer *out_batch; /* one connection's frames on their way to dps__emu_conn_write */
 };
 
 /* The Date header value for now (cached per second; event loop's cached clock: no syscall). */
@@ -88,6 +89,14 @@ bool dps__emu_conn_count_request(dps__emu_conn *c);
 
 /* Stops / restarts reading from the socket. */
 void dps__emu_conn_pause_read(dps__emu_conn *c, bool pause);
+
+/* Sends @p data (drained from it): on plain TCP with nothing queued before it, written now, from
+ * here; what the socket does not take now, and all TLS, through the bufferevent. */
+void dps__emu_conn_write(dps__emu_conn *c, struct evbuffer *data);
+
+/* Bytes queued in the bufferevent, waiting for the socket (what dps__emu_conn_write could not
+ * write at once). */
+size_t dps__emu_conn_backlog(dps__emu_conn *c);
 
 /* Applies the close flags: frees the connection now, or closes it when its output is written.
  * The caller must not touch @p c afterwards. */

@@ -98,26 +98,30 @@ static void stream_destroy(h2_stream *st) {
   free(st);
 }
 
-/* Moves frames from nghttp2 to the output buffer, up to the backlog limit. */
+/* Moves frames from nghttp2 to the socket (dps__emu_conn_write), a write per DPS__EMU_OUTPUT_MAX
+ * bytes at most, until nghttp2 has nothing more or the backlog reaches that limit. */
 static void h2_flush(h2_conn *h) {
   dps__emu_conn *c = h->c;
   if (c->close_now || c->abort_on_flush || c->lingering) return;
-  struct evbuffer *out = bufferevent_get_output(c->bev);
-  while (evbuffer_get_length(out) < DPS__EMU_OUTPUT_MAX) {
-    const uint8_t *data;
-    ssize_t n = nghttp2_session_mem_send(h->session, &data);
-    if (n < 0) {
-      c->close_now = true;
-      return;
+  struct evbuffer *batch = c->srv->out_batch;
+  bool more = true;
+  while (more && dps__emu_conn_backlog(c) < DPS__EMU_OUTPUT_MAX) {
+    more = false;
+    while (!more) {
+      const uint8_t *data;
+      ssize_t n = nghttp2_session_mem_send(h->session, &data);
+      if (n == 0) break;
+      if (n < 0 || evbuffer_add(batch, data, (size_t)n)) {
+        evbuffer_drain(batch, evbuffer_get_length(batch));
+        c->close_now = true;
+        return;
+      }
+      more = dps__emu_conn_backlog(c) + evbuffer_get_length(batch) >= DPS__EMU_OUTPUT_MAX;
     }
-    if (n == 0) break;
-    if (evbuffer_add(out, data, (size_t)n)) {
-      c->close_now = true;
-      return;
-    }
+    if (evbuffer_get_length(batch)) dps__emu_conn_write(c, batch);
   }
   /* Backlog: stop reading until the peer takes what we wrote (h2_written resumes). */
-  dps__emu_conn_pause_read(c, evbuffer_get_length(out) >= DPS__EMU_OUTPUT_MAX);
+  dps__emu_conn_pause_read(c, dps__emu_conn_backlog(c) >= DPS__EMU_OUTPUT_MAX);
   if (!nghttp2_session_want_read(h->session) && !nghttp2_session_want_write(h->session))
     c->close_on_flush = true; /* GOAWAY done and every stream answered, or a protocol error */
 }

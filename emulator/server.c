@@ -148,6 +148,20 @@ void dps__emu_conn_settle(dps__emu_conn *c) {
     conn_close_gracefully(c);
 }
 
+void dps__emu_conn_write(dps__emu_conn *c, struct evbuffer *data) {
+  struct evbuffer *out = bufferevent_get_output(c->bev);
+  /* Through the bufferevent every write costs a loop turn and two epoll_ctl calls (watch for
+   * writability, then stop watching): write directly when nothing is queued before. An error
+   * leaves the data here; the bufferevent then meets it again and reports it (event_cb). SIGPIPE
+   * is ignored (dps__emu_server_start). */
+  if (!c->tls && evbuffer_get_length(out) == 0) evbuffer_write(data, bufferevent_getfd(c->bev));
+  if (evbuffer_get_length(data)) evbuffer_add_buffer(out, data);
+}
+
+size_t dps__emu_conn_backlog(dps__emu_conn *c) {
+  return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
 void dps__emu_conn_pause_read(dps__emu_conn *c, bool pause) {
   if (pause == c->read_paused) return;
   c->read_paused = pause;
@@ -434,6 +448,10 @@ int dps__emu_server_start(struct event_base *base, const dps__emu_config *cfg,
   srv->cfg.alpn = alpn;
   srv->alpn_h2 = h2;
   if ((rc = tls_setup(srv, err))) goto fail;
+  if (!(srv->out_batch = evbuffer_new())) {
+    rc = dps__error_set(err, DPS_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
   if ((rc = dps__emu_h2_callbacks_new(&srv->h2_callbacks))) {
     dps__error_set(err, rc, NULL, "out of memory");
     goto fail;
@@ -519,6 +537,7 @@ void dps__emu_server_stop(dps__emu_server *srv) {
   if (srv->relisten) event_free(srv->relisten);
   if (srv->drain_timer) event_free(srv->drain_timer);
   if (srv->h2_callbacks) dps__emu_h2_callbacks_free(srv->h2_callbacks);
+  if (srv->out_batch) evbuffer_free(srv->out_batch);
   if (srv->ssl_ctx) SSL_CTX_free(srv->ssl_ctx);
   dps__emu_service_free(srv->svc); /* flushes the record */
   free(srv->zero_body);
