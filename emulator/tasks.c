@@ -85,10 +85,19 @@ void dps__emu_tasks_free(dps__emu_tasks *t) {
   memset(t, 0, sizeof *t);
 }
 
+/*
+ * Slots are 64-bit: the upper half of the key's hash (the tag) over the entry index + 1 (0: an
+ * empty slot). The home slot is taken from the tag too, so growing never looks at an entry (each
+ * a cache miss when millions of tasks were reported). Linear probing only needs lookups and
+ * growth to agree on the home slot; past 2^32 slots (billions of tasks) the home slots would
+ * cluster in the lower 2^32, slower but still correct.
+ */
+static size_t home(uint64_t tag_bits, size_t mask) { return (size_t)(tag_bits >> 32) & mask; }
+
 /* The slot holding @p id, or the empty slot where it would go. */
 static size_t probe(const dps__emu_tasks *t, const char *id, size_t len, uint64_t h) {
   uint64_t tag = h >> 32 << 32, mask = t->cap - 1;
-  for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+  for (size_t i = home(tag, mask);; i = (i + 1) & mask) {
     uint64_t s = t->slots[i];
     if (s == 0) return i;
     if ((s & 0xFFFFFFFF00000000ULL) == tag) {
@@ -110,9 +119,7 @@ static int grow_slots(dps__emu_tasks *t) {
   for (size_t i = 0; i < t->cap; i++) {
     uint64_t s = t->slots[i];
     if (!s) continue;
-    const dps__emu_task *e = &t->entries[(s & 0xFFFFFFFFu) - 1];
-    uint64_t h = hash_bytes(e->id, e->id_len);
-    size_t j = (size_t)h & (cap - 1);
+    size_t j = home(s, cap - 1);
     while (slots[j]) j = (j + 1) & (cap - 1);
     slots[j] = s;
   }
