@@ -1,15 +1,23 @@
 /*
  * sigv4.c: AWS Signature Version 4 header signing and Authorization parsing (see sigv4.h).
  *
- * Speed: OpenSSL 3's HMAC()/EVP_MAC fetch the algorithm on every call, so HMAC is done here on
- * top of one pre-fetched EVP_MD (RFC 2104), and the final HMAC of each request starts from
- * SHA-256 states that already absorbed the cached signing key's pads. Canonical text is written
- * through raw pointers after one reservation per section instead of byte-wise appends.
+ * Speed: HMAC is done here (RFC 2104) on OpenSSL's low-level SHA-256, and the final HMAC of
+ * each request starts from SHA-256 states that already absorbed the cached signing key's pads.
+ * The low-level functions are deprecated since OpenSSL 3.0 in favour of EVP, which runs the same
+ * assembly behind a dispatch layer. Measured on this project's machine (Debian 12's OpenSSL 3.0,
+ * SHA-NI): a one-block digest 132 ns through EVP against 55 ns, a restart from a saved state
+ * 117 ns (EVP_MD_CTX_copy_ex allocates) against 51 ns (a struct copy). At four digests a sign the
+ * layer was a third of the signing time, and a sender signs every request. (OpenSSL 3's HMAC()
+ * and EVP_MAC are dearer still: they fetch the algorithm on every call.) Canonical text is written
+ * through raw pointers after one reservation per section instead of byte-wise appends; a
+ * request of the shape signed last reuses that text (see the shape cache below).
  */
+#define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Init & co.: see above */
+
 #include "core/sigv4.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +39,7 @@ enum { ADDED_DATE = 1, ADDED_TOKEN = 2, ADDED_SHA = 4 };
 typedef struct canon {
   char payload_hex[65];
   size_t signed_off, signed_len; /* the SignedHeaders list inside the canonical request */
+  size_t date_off;               /* the added X-Amz-Date value in it; SIZE_MAX: not there */
   unsigned added;
 } canon;
 
@@ -74,82 +83,70 @@ static char *put(char *p, const void *s, size_t n) {
 
 /* ---- hashing ------------------------------------------------------------------------------- */
 
-static int digest(EVP_MD_CTX *ctx, const EVP_MD *md, const void *p, size_t n,
-                  unsigned char out[SHA256_LEN]) {
-  if (EVP_DigestInit_ex2(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, p, n) != 1 ||
-      EVP_DigestFinal_ex(ctx, out, NULL) != 1)
-    return DPS_ECRYPTO;
-  return DPS_OK;
+static void digest(const void *p, size_t n, unsigned char out[SHA256_LEN]) {
+  SHA256_CTX c;
+  SHA256_Init(&c);
+  SHA256_Update(&c, p, n);
+  SHA256_Final(out, &c);
 }
 
-/* Loads (key ^ ipad) into @p inner and (key ^ opad) into @p outer. @p tmp hashes an over-long
- * key first and may be @p outer. */
-static int hmac_start(EVP_MD_CTX *tmp, const EVP_MD *md, const void *key, size_t key_len,
-                      EVP_MD_CTX *inner, EVP_MD_CTX *outer) {
+/* Loads (key ^ ipad) into @p inner and (key ^ opad) into @p outer. */
+static void hmac_start(const void *key, size_t key_len, SHA256_CTX *inner, SHA256_CTX *outer) {
   unsigned char k[SHA256_BLOCK] = {0}, pad[SHA256_BLOCK];
-  int rc = DPS_OK;
   if (key_len > SHA256_BLOCK)
-    rc = digest(tmp, md, key, key_len, k);
+    digest(key, key_len, k);
   else
     memcpy(k, key, key_len);
-  if (rc == DPS_OK) {
-    for (size_t i = 0; i < SHA256_BLOCK; i++) pad[i] = k[i] ^ 0x36;
-    if (EVP_DigestInit_ex2(inner, md, NULL) != 1 || EVP_DigestUpdate(inner, pad, sizeof pad) != 1)
-      rc = DPS_ECRYPTO;
-  }
-  if (rc == DPS_OK) {
-    for (size_t i = 0; i < SHA256_BLOCK; i++) pad[i] = k[i] ^ 0x5c;
-    if (EVP_DigestInit_ex2(outer, md, NULL) != 1 || EVP_DigestUpdate(outer, pad, sizeof pad) != 1)
-      rc = DPS_ECRYPTO;
-  }
+  for (size_t i = 0; i < SHA256_BLOCK; i++) pad[i] = k[i] ^ 0x36;
+  SHA256_Init(inner);
+  SHA256_Update(inner, pad, sizeof pad);
+  for (size_t i = 0; i < SHA256_BLOCK; i++) pad[i] = k[i] ^ 0x5c;
+  SHA256_Init(outer);
+  SHA256_Update(outer, pad, sizeof pad);
   OPENSSL_cleanse(k, sizeof k);
   OPENSSL_cleanse(pad, sizeof pad);
-  return rc;
 }
 
-/* Completes an HMAC from loaded states, consuming them. @p out may alias @p msg. */
-static int hmac_end(EVP_MD_CTX *inner, EVP_MD_CTX *outer, const void *msg, size_t len,
-                    unsigned char out[SHA256_LEN]) {
+/* Completes an HMAC from copies of loaded states. @p out may alias @p msg. The copies need no
+ * wiping: once they absorbed the message they no longer hold the pad states (SHA-256's
+ * compression is one-way); the originals are the caller's to wipe. */
+static void hmac_end(SHA256_CTX inner, SHA256_CTX outer, const void *msg, size_t len,
+                     unsigned char out[SHA256_LEN]) {
   unsigned char ih[SHA256_LEN];
-  int ok = EVP_DigestUpdate(inner, msg, len) == 1 && EVP_DigestFinal_ex(inner, ih, NULL) == 1 &&
-           EVP_DigestUpdate(outer, ih, sizeof ih) == 1 && EVP_DigestFinal_ex(outer, out, NULL) == 1;
-  return ok ? DPS_OK : DPS_ECRYPTO;
+  SHA256_Update(&inner, msg, len);
+  SHA256_Final(ih, &inner);
+  SHA256_Update(&outer, ih, sizeof ih);
+  SHA256_Final(out, &outer);
 }
 
-static int hmac_once(dps__sigv4_signer *s, const void *key, size_t key_len, const void *msg,
-                     size_t len, unsigned char out[SHA256_LEN]) {
-  int rc = hmac_start(s->hash, s->sha256, key, key_len, s->work, s->hash);
-  return rc == DPS_OK ? hmac_end(s->work, s->hash, msg, len, out) : rc;
+static void hmac_once(const void *key, size_t key_len, const void *msg, size_t len,
+                      unsigned char out[SHA256_LEN]) {
+  SHA256_CTX inner, outer;
+  hmac_start(key, key_len, &inner, &outer);
+  hmac_end(inner, outer, msg, len, out);
+  OPENSSL_cleanse(&inner, sizeof inner);
+  OPENSSL_cleanse(&outer, sizeof outer);
 }
 
 /* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request"),
  * kept only as the two pad states it is used through. */
-static int derive_key(dps__sigv4_signer *s, const char *date8) {
+static void derive_key(dps__sigv4_signer *s, const char *date8) {
   unsigned char k[SHA256_LEN];
-  s->key_date[0] = '\0';
-  int rc = hmac_once(s, s->secret, s->secret_len, date8, 8, k);
-  if (rc == DPS_OK) rc = hmac_once(s, k, sizeof k, s->region, s->region_len, k);
-  if (rc == DPS_OK) rc = hmac_once(s, k, sizeof k, s->service, s->service_len, k);
-  if (rc == DPS_OK) rc = hmac_once(s, k, sizeof k, TERMINATOR, sizeof TERMINATOR - 1, k);
-  if (rc == DPS_OK) rc = hmac_start(s->hash, s->sha256, k, sizeof k, s->key_inner, s->key_outer);
+  hmac_once(s->secret, s->secret_len, date8, 8, k);
+  hmac_once(k, sizeof k, s->region, s->region_len, k);
+  hmac_once(k, sizeof k, s->service, s->service_len, k);
+  hmac_once(k, sizeof k, TERMINATOR, sizeof TERMINATOR - 1, k);
+  hmac_start(k, sizeof k, &s->key_inner, &s->key_outer);
   OPENSSL_cleanse(k, sizeof k);
-  if (rc != DPS_OK) return rc;
   memcpy(s->key_date, date8, 8);
   s->key_date[8] = '\0';
   s->key_derivations++;
-  return DPS_OK;
 }
 
 /* HMAC with the cached signing key; the pad states are copied, never consumed. */
-static int hmac_cached(dps__sigv4_signer *s, const void *msg, size_t len,
-                       unsigned char out[SHA256_LEN]) {
-  unsigned char ih[SHA256_LEN];
-  int ok = EVP_MD_CTX_copy_ex(s->work, s->key_inner) == 1 &&
-           EVP_DigestUpdate(s->work, msg, len) == 1 && EVP_DigestFinal_ex(s->work, ih, NULL) == 1 &&
-           EVP_MD_CTX_copy_ex(s->work, s->key_outer) == 1 &&
-           EVP_DigestUpdate(s->work, ih, sizeof ih) == 1 &&
-           EVP_DigestFinal_ex(s->work, out, NULL) == 1;
-  return ok ? DPS_OK : DPS_ECRYPTO;
+static void hmac_cached(const dps__sigv4_signer *s, const void *msg, size_t len,
+                        unsigned char out[SHA256_LEN]) {
+  hmac_end(s->key_inner, s->key_outer, msg, len, out);
 }
 
 /* ---- signer -------------------------------------------------------------------------------- */
@@ -208,17 +205,9 @@ int dps__sigv4_signer_init(dps__sigv4_signer *s, const char *region, const char 
     memcpy(p, session_token, s->session_token_len + 1);
   }
 
-  s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-  if (!s->sha256) {
-    dps__sigv4_signer_clear(s);
-    return DPS_ECRYPTO;
-  }
-  s->hash = EVP_MD_CTX_new();
-  s->work = EVP_MD_CTX_new();
-  s->key_inner = EVP_MD_CTX_new();
-  s->key_outer = EVP_MD_CTX_new();
-  if (!s->hash || !s->work || !s->key_inner || !s->key_outer) goto nomem;
   dps__buf_init(&s->scratch);
+  dps__buf_init(&s->shape_key);
+  dps__buf_init(&s->shape_cr);
   return DPS_OK;
 nomem:
   dps__sigv4_signer_clear(s);
@@ -230,15 +219,15 @@ void dps__sigv4_signer_clear(dps__sigv4_signer *s) {
     OPENSSL_cleanse(s->strings, s->strings_size);
     free(s->strings);
   }
-  /* The pad states are the signing key in all but name; the provider wipes them on free. */
-  EVP_MD_CTX_free(s->hash);
-  EVP_MD_CTX_free(s->work);
-  EVP_MD_CTX_free(s->key_inner);
-  EVP_MD_CTX_free(s->key_outer);
-  EVP_MD_free(s->sha256);
-  /* The last canonical request may hold the session token. */
+  /* The pad states are the signing key in all but name. */
+  OPENSSL_cleanse(&s->key_inner, sizeof s->key_inner);
+  OPENSSL_cleanse(&s->key_outer, sizeof s->key_outer);
+  /* The last canonical request (and the shape's) may hold the session token. */
   if (s->scratch.data) OPENSSL_cleanse(s->scratch.data, s->scratch.cap);
+  if (s->shape_cr.data) OPENSSL_cleanse(s->shape_cr.data, s->shape_cr.cap);
   dps__buf_free(&s->scratch);
+  dps__buf_free(&s->shape_key);
+  dps__buf_free(&s->shape_cr);
   memset(s, 0, sizeof *s);
 }
 
@@ -447,9 +436,9 @@ static bool amz_date_ok(const char *d) {
   return true;
 }
 
-/* Appends the canonical request of @p r to @p out. @p ctx hashes the payload. */
-static int canonicalize(const dps__sigv4_signer *s, const dps__sigv4_request *r, EVP_MD_CTX *ctx,
-                        dps__buf *out, canon *c) {
+/* Appends the canonical request of @p r to @p out. */
+static int canonicalize(const dps__sigv4_signer *s, const dps__sigv4_request *r, dps__buf *out,
+                        canon *c) {
   if (!r->method || !*r->method || !amz_date_ok(r->amz_date) || (!r->path && r->path_len) ||
       (!r->headers && r->n_headers) || r->n_headers > SIZE_MAX / sizeof(entry) - 3)
     return DPS_EINVAL;
@@ -459,8 +448,7 @@ static int canonicalize(const dps__sigv4_signer *s, const dps__sigv4_request *r,
     memcpy(c->payload_hex, r->payload_hash, n + 1);
   } else {
     unsigned char h[SHA256_LEN];
-    int rc = digest(ctx, s->sha256, r->payload, r->payload_len, h);
-    if (rc != DPS_OK) return rc;
+    digest(r->payload, r->payload_len, h);
     to_hex(h, sizeof h, c->payload_hex);
   }
 
@@ -491,6 +479,7 @@ static int canonicalize(const dps__sigv4_signer *s, const dps__sigv4_request *r,
     if (!list || listed(list, e)) n++;
   }
   c->added = 0;
+  c->date_off = SIZE_MAX;
   if (!(given & ADDED_DATE)) {
     c->added |= ADDED_DATE;
     h[n] = (entry){"x-amz-date", 10, r->amz_date, 16, false};
@@ -549,6 +538,8 @@ static int canonicalize(const dps__sigv4_signer *s, const dps__sigv4_request *r,
     } else {
       *p++ = ',';
     }
+    if ((c->added & ADDED_DATE) && h[i].value == r->amz_date && name_is(&h[i], "x-amz-date", 10))
+      c->date_off = (size_t)(p - out->data);
     p = put_value(p, h[i].value, h[i].value_len);
   }
   if (n > 0) *p++ = '\n';
@@ -587,65 +578,168 @@ static char *put_scope(char *p, const dps__sigv4_signer *s, const char *date8) {
   (sizeof ALGORITHM + 17 + 9 + DPS__SIGV4_REGION_MAX + 1 + DPS__SIGV4_SERVICE_MAX + 1 + \
    sizeof TERMINATOR + 64 + 1)
 
-/* Hashes the canonical request in @p cr and writes the string to sign; returns its length. */
-static int string_to_sign(const dps__sigv4_signer *s, EVP_MD_CTX *ctx, const char *amz_date,
-                          const dps__buf *cr, char sts[STS_MAX], size_t *len) {
-  unsigned char h[SHA256_LEN];
-  int rc = digest(ctx, s->sha256, cr->data, cr->len, h);
-  if (rc != DPS_OK) return rc;
+/* Writes the string to sign for the canonical request's hash @p h; its length in *@p len. */
+static void string_to_sign(const dps__sigv4_signer *s, const char *amz_date,
+                           const unsigned char h[SHA256_LEN], char sts[STS_MAX], size_t *len) {
   char *p = put(sts, ALGORITHM "\n", sizeof ALGORITHM);
   p = put(p, amz_date, 16);
   *p++ = '\n';
   p = put_scope(p, s, amz_date);
   *p++ = '\n';
-  to_hex(h, sizeof h, p);
+  to_hex(h, SHA256_LEN, p);
   *len = (size_t)(p + 64 - sts);
-  return DPS_OK;
 }
 
 int dps__sigv4_canonical_request(const dps__sigv4_signer *s, const dps__sigv4_request *r,
                                  dps__buf *out) {
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  if (!ctx) return DPS_ENOMEM;
   canon c;
-  int rc = canonicalize(s, r, ctx, out, &c);
-  EVP_MD_CTX_free(ctx);
-  return rc;
+  return canonicalize(s, r, out, &c);
 }
 
 int dps__sigv4_string_to_sign(const dps__sigv4_signer *s, const dps__sigv4_request *r,
                               dps__buf *out) {
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  if (!ctx) return DPS_ENOMEM;
   dps__buf cr = DPS__BUF_INIT;
   canon c;
   char sts[STS_MAX];
   size_t len = 0;
-  int rc = canonicalize(s, r, ctx, &cr, &c);
-  if (rc == DPS_OK) rc = string_to_sign(s, ctx, r->amz_date, &cr, sts, &len);
+  unsigned char h[SHA256_LEN];
+  int rc = canonicalize(s, r, &cr, &c);
   if (rc == DPS_OK) {
+    digest(cr.data, cr.len, h);
+    string_to_sign(s, r->amz_date, h, sts, &len);
     dps__buf_append(out, sts, len);
     if (dps__buf_failed(out)) rc = DPS_ENOMEM;
   }
   if (cr.data) OPENSSL_cleanse(cr.data, cr.cap);
   dps__buf_free(&cr);
-  EVP_MD_CTX_free(ctx);
   return rc;
+}
+
+/*
+ * The shape cache. A sender signs the same request again and again with another body and date:
+ * same method, path, query and headers. Its canonical request is then the same text but for the
+ * X-Amz-Date value (the signer's own, at a known offset) and the payload hash (the last 64
+ * bytes), so the shape's text is kept and only those two are hashed in: no sorting, lowercasing,
+ * URI-encoding or writing per sign. The key is everything canonicalize reads but the date and
+ * the payload, each part length-prefixed; the session token and the scope are the signer's own.
+ */
+static void key_part(dps__buf *k, const void *p, size_t n) {
+  dps__buf_append(k, &n, sizeof n);
+  if (n) dps__buf_append(k, p, n);
+}
+
+static void shape_key(const dps__sigv4_request *r, dps__buf *k) {
+  dps__buf_reset(k);
+  key_part(k, r->method, strlen(r->method));
+  key_part(k, r->path, r->path_len);
+  key_part(k, r->query, r->query ? r->query_len : 0);
+  key_part(k, &r->flags, sizeof r->flags);
+  key_part(k, r->signed_headers ? "+" : "-", 1);
+  if (r->signed_headers) key_part(k, r->signed_headers, strlen(r->signed_headers));
+  key_part(k, &r->n_headers, sizeof r->n_headers);
+  for (size_t i = 0; i < r->n_headers; i++) {
+    key_part(k, r->headers[i].name, r->headers[i].name_len);
+    key_part(k, r->headers[i].value, r->headers[i].value_len);
+  }
+}
+
+/* Whether @p r has the shape whose key is @p k: shape_key(r) would equal it. */
+static bool part_equal(const char **p, const char *end, const void *v, size_t n) {
+  size_t len;
+  if ((size_t)(end - *p) < sizeof len) return false;
+  memcpy(&len, *p, sizeof len);
+  *p += sizeof len;
+  if (len != n || (size_t)(end - *p) < n || (n && memcmp(*p, v, n) != 0)) return false;
+  *p += n;
+  return true;
+}
+
+static bool shape_equal(const dps__buf *k, const dps__sigv4_request *r) {
+  if (k->len == 0) return false;
+  const char *p = k->data, *end = k->data + k->len;
+  if (!part_equal(&p, end, r->method, strlen(r->method)) ||
+      !part_equal(&p, end, r->path, r->path_len) ||
+      !part_equal(&p, end, r->query, r->query ? r->query_len : 0) ||
+      !part_equal(&p, end, &r->flags, sizeof r->flags) ||
+      !part_equal(&p, end, r->signed_headers ? "+" : "-", 1) ||
+      (r->signed_headers && !part_equal(&p, end, r->signed_headers, strlen(r->signed_headers))) ||
+      !part_equal(&p, end, &r->n_headers, sizeof r->n_headers))
+    return false;
+  for (size_t i = 0; i < r->n_headers; i++)
+    if (!part_equal(&p, end, r->headers[i].name, r->headers[i].name_len) ||
+        !part_equal(&p, end, r->headers[i].value, r->headers[i].value_len))
+      return false;
+  return p == end;
+}
+
+/* The shape can be reused when the body varies only through the payload hash at the end (not
+ * given, not in a header) and the date only through the value the signer added. */
+static bool shape_cacheable(const dps__sigv4_request *r, const canon *c) {
+  return !r->payload_hash && !(r->flags & DPS__SIGV4_SIGN_BODY) && c->date_off != SIZE_MAX;
+}
+
+/* Hashes the canonical request of @p r, which has the cached shape, into @p h. */
+static void shape_hash(dps__sigv4_signer *s, const dps__sigv4_request *r, canon *c,
+                       unsigned char h[SHA256_LEN]) {
+  unsigned char ph[SHA256_LEN];
+  digest(r->payload, r->payload_len, ph);
+  to_hex(ph, sizeof ph, c->payload_hex);
+  const char *cr = s->shape_cr.data;
+  size_t d = s->shape_date_off, tail = s->shape_cr.len - 64;
+  SHA256_CTX x;
+  SHA256_Init(&x);
+  SHA256_Update(&x, cr, d);
+  SHA256_Update(&x, r->amz_date, 16);
+  SHA256_Update(&x, cr + d + 16, tail - d - 16);
+  SHA256_Update(&x, c->payload_hex, 64);
+  SHA256_Final(h, &x);
+  c->signed_off = s->shape_signed_off;
+  c->signed_len = s->shape_signed_len;
+  c->added = s->shape_added;
+  s->shape_reuses++;
+}
+
+/* Canonicalizes @p r the long way and hashes it into @p h; keeps its shape when it can be. On
+ * return the canonical request (with the SignedHeaders list at c->signed_off) is in @p *cr. */
+static int full_hash(dps__sigv4_signer *s, const dps__sigv4_request *r, canon *c,
+                     unsigned char h[SHA256_LEN], const dps__buf **cr) {
+  dps__buf_reset(&s->scratch);
+  int rc = canonicalize(s, r, &s->scratch, c);
+  if (rc != DPS_OK) return rc;
+  digest(s->scratch.data, s->scratch.len, h);
+  *cr = &s->scratch;
+  dps__buf_reset(&s->shape_key);
+  if (!shape_cacheable(r, c)) return DPS_OK;
+  shape_key(r, &s->shape_key);
+  dps__buf_reset(&s->shape_cr);
+  dps__buf_append(&s->shape_cr, s->scratch.data, s->scratch.len);
+  if (dps__buf_failed(&s->shape_key) || dps__buf_failed(&s->shape_cr)) {
+    dps__buf_free(&s->shape_key); /* no shape: the next sign goes the long way again */
+    return DPS_OK;
+  }
+  s->shape_date_off = c->date_off;
+  s->shape_signed_off = c->signed_off;
+  s->shape_signed_len = c->signed_len;
+  s->shape_added = c->added;
+  return DPS_OK;
 }
 
 int dps__sigv4_sign(dps__sigv4_signer *s, const dps__sigv4_request *r, dps__sigv4_result *out) {
   canon c;
   char sts[STS_MAX];
   size_t sts_len = 0;
-  unsigned char mac[SHA256_LEN];
-  dps__buf_reset(&s->scratch);
-  int rc = canonicalize(s, r, s->hash, &s->scratch, &c);
-  if (rc != DPS_OK) return rc;
-  if (memcmp(s->key_date, r->amz_date, 8) != 0 && (rc = derive_key(s, r->amz_date)) != DPS_OK)
-    return rc;
-  if ((rc = string_to_sign(s, s->hash, r->amz_date, &s->scratch, sts, &sts_len)) != DPS_OK ||
-      (rc = hmac_cached(s, sts, sts_len, mac)) != DPS_OK)
-    return rc;
+  unsigned char mac[SHA256_LEN], crh[SHA256_LEN];
+  const dps__buf *cr = &s->shape_cr;
+  if (r->method && amz_date_ok(r->amz_date) && !r->payload_hash &&
+      !(r->flags & DPS__SIGV4_SIGN_BODY) && shape_equal(&s->shape_key, r)) {
+    shape_hash(s, r, &c, crh);
+  } else {
+    int rc = full_hash(s, r, &c, crh, &cr);
+    if (rc != DPS_OK) return rc;
+  }
+  if (memcmp(s->key_date, r->amz_date, 8) != 0) derive_key(s, r->amz_date);
+  string_to_sign(s, r->amz_date, crh, sts, &sts_len);
+  hmac_cached(s, sts, sts_len, mac);
   to_hex(mac, sizeof mac, out->signature);
 
   if (c.added & ADDED_DATE)
@@ -664,7 +758,7 @@ int dps__sigv4_sign(dps__sigv4_signer *s, const dps__sigv4_request *r, dps__sigv
   *p++ = '/';
   p = put_scope(p, s, r->amz_date);
   p = put(p, ", SignedHeaders=", 16);
-  p = put(p, s->scratch.data + c.signed_off, c.signed_len);
+  p = put(p, cr->data + c.signed_off, c.signed_len);
   p = put(p, ", Signature=", 12);
   p = put(p, out->signature, 64);
   *p = '\0';

@@ -11,7 +11,7 @@
 #ifndef DPS_CORE_SIGV4_H
 #define DPS_CORE_SIGV4_H
 
-#include <openssl/types.h>
+#include <openssl/sha.h> /* SHA256_CTX (the type; only sigv4.c calls the functions) */
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -45,14 +45,21 @@ typedef struct dps__sigv4_signer {
   const char *secret; /* "AWS4" followed by the secret access key: the first HMAC key */
   size_t secret_len;
 
-  EVP_MD *sha256;                /* fetched once */
-  EVP_MD_CTX *hash;              /* scratch for plain digests */
-  EVP_MD_CTX *work;              /* scratch for the HMAC steps */
-  EVP_MD_CTX *key_inner;         /* SHA-256 state after (signing key ^ ipad) */
-  EVP_MD_CTX *key_outer;         /* SHA-256 state after (signing key ^ opad) */
+  SHA256_CTX key_inner;          /* SHA-256 state after (signing key ^ ipad) */
+  SHA256_CTX key_outer;          /* SHA-256 state after (signing key ^ opad) */
   char key_date[9];              /* YYYYMMDD the cached key is for; "" when none */
   unsigned long key_derivations; /* how many times the signing key was derived */
   dps__buf scratch;              /* the canonical request, reused from sign to sign */
+
+  /* The request shape signed last (see dps__sigv4_sign): everything but the date and the body,
+   * and its canonical request, in which only those two change from sign to sign. */
+  dps__buf shape_key;      /* method, path, query, headers, signed list, flags; "" if none */
+  dps__buf shape_cr;       /* its canonical request: the date at shape_date_off, the payload */
+  size_t shape_date_off;   /* hash in the last 64 bytes */
+  size_t shape_signed_off; /* the SignedHeaders list inside shape_cr */
+  size_t shape_signed_len;
+  unsigned shape_added;       /* what the signer added to it (date, token) */
+  unsigned long shape_reuses; /* signs that took the shape's text instead of canonicalizing */
 } dps__sigv4_signer;
 
 /*
@@ -60,7 +67,7 @@ typedef struct dps__sigv4_signer {
  * means none. Region and service must be 1..63 characters, the access key id 1..128, none of
  * them holding '/', ',', whitespace or control characters (they go into the credential scope).
  *
- * @return DPS_OK, DPS_EINVAL (a bad argument; @p s is left cleared), DPS_ENOMEM, DPS_ECRYPTO.
+ * @return DPS_OK, DPS_EINVAL (a bad argument; @p s is left cleared), DPS_ENOMEM.
  */
 int dps__sigv4_signer_init(dps__sigv4_signer *s, const char *region, const char *service,
                            const char *access_key_id, const char *secret_access_key,
@@ -110,15 +117,14 @@ typedef struct dps__sigv4_result {
 
 /*
  * Signs @p r. Derives the signing key only when the request's day differs from the cached one.
- * Our code allocates nothing in the steady state: the scratch buffer grows to the largest
+ * Allocates nothing in the steady state: the scratch buffer grows to the largest
  * request; only more than 32 headers, more than 512 bytes of header names, or a query take
- * temporary memory. (OpenSSL 3.0's EVP_MD_CTX_copy_ex still mallocs a state per copy: two per
- * sign.)
+ * temporary memory.
  *
  * @return DPS_OK, or
  *         DPS_EINVAL  malformed amz_date or payload_hash, a listed signed header missing, or a
  *                     signed-header list too long for the Authorization value,
- *         DPS_ENOMEM, DPS_ECRYPTO.
+ *         DPS_ENOMEM.
  */
 int dps__sigv4_sign(dps__sigv4_signer *s, const dps__sigv4_request *r, dps__sigv4_result *out);
 

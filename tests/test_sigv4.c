@@ -365,6 +365,86 @@ static void test_key_cache(void **state) {
   dps__sigv4_signer_clear(&s); /* idempotent */
 }
 
+/* The shape cache: the same request again with another body and date reuses the canonical
+ * request's text; every result must equal a fresh signer's (which canonicalizes), through body
+ * changes, a new day, another shape and back, a session token, and the cases it must not take. */
+static void check_against_fresh(dps__sigv4_signer *s, const dps__sigv4_request *r,
+                                const char *token) {
+  dps__sigv4_signer fresh;
+  dps__sigv4_result a, b;
+  assert_int_equal(dps__sigv4_sign(s, r, &a), DPS_OK);
+  assert_int_equal(dps__sigv4_signer_init(&fresh, "us-east-1", "datapipeline", AKID, SECRET, token),
+                   DPS_OK);
+  assert_int_equal(dps__sigv4_sign(&fresh, r, &b), DPS_OK);
+  assert_int_equal(fresh.shape_reuses, 0);
+  assert_string_equal(a.authorization, b.authorization);
+  assert_string_equal(a.amz_date, b.amz_date);
+  assert_string_equal(a.content_sha256, b.content_sha256);
+  assert_true(a.security_token == s->session_token &&
+              (b.security_token != NULL) == (a.security_token != NULL));
+  dps__sigv4_signer_clear(&fresh);
+}
+
+static void test_shape_reuse(void **state) {
+  static const dps__header a_hdrs[] = {HDR("Content-Type", "application/x-amz-json-1.1"),
+                                       HDR("Host", "datapipeline.us-east-1.amazonaws.com"),
+                                       HDR("X-Amz-Target", "DataPipeline.SetTaskStatus")};
+  static const dps__header b_hdrs[] = {HDR("Content-Type", "application/x-amz-json-1.1"),
+                                       HDR("Host", "datapipeline.us-east-1.amazonaws.com"),
+                                       HDR("X-Amz-Target", "DataPipeline.ReportTaskProgress")};
+  static const char *const dates[] = {"20261124T120000Z", "20261124T120001Z", "20261124T235959Z",
+                                      "20261125T000000Z"};
+  for (int tok = 0; tok < 2; tok++) {
+    const char *token = tok ? "FQoGZXIvYXdzEXAMPLETOKEN" : NULL;
+    dps__sigv4_signer s;
+    assert_int_equal(dps__sigv4_signer_init(&s, "us-east-1", "datapipeline", AKID, SECRET, token),
+                     DPS_OK);
+    dps__sigv4_request r = {.method = "POST",
+                            .path = "/",
+                            .path_len = 1,
+                            .headers = a_hdrs,
+                            .n_headers = 3,
+                            .flags = DPS__SIGV4_NORMALIZE_PATH};
+    char body[64];
+    unsigned long expect = 0;
+    for (int i = 0; i < 8; i++) { /* bodies of several lengths, across a day boundary */
+      int n = snprintf(body, sizeof body, "{\"taskId\":\"t-%d%s\"}", i, i % 2 ? "xxxxxxxxxx" : "");
+      r.payload = body;
+      r.payload_len = (size_t)n;
+      r.amz_date = dates[i % 4];
+      check_against_fresh(&s, &r, token);
+      assert_int_equal(s.shape_reuses, expect);
+      expect++;
+    }
+    r.headers = b_hdrs; /* another shape: the long way, then reused */
+    check_against_fresh(&s, &r, token);
+    check_against_fresh(&s, &r, token);
+    r.headers = a_hdrs; /* and back */
+    check_against_fresh(&s, &r, token);
+    assert_int_equal(s.shape_reuses, expect); /* 7 in the loop, the second B */
+    /* A given payload hash or a signed body is not reused: the hash is not at the end alone. */
+    unsigned long before = s.shape_reuses;
+    r.payload_hash = "UNSIGNED-PAYLOAD";
+    check_against_fresh(&s, &r, token);
+    r.payload_hash = NULL;
+    r.flags |= DPS__SIGV4_SIGN_BODY;
+    check_against_fresh(&s, &r, token);
+    check_against_fresh(&s, &r, token);
+    assert_int_equal(s.shape_reuses, before);
+    /* Nor a date the caller sends itself: it is a header value then, part of the shape. */
+    static const dps__header dated[] = {HDR("Host", "example.amazonaws.com"),
+                                        HDR("X-Amz-Date", "20261124T120000Z")};
+    r.flags = DPS__SIGV4_NORMALIZE_PATH;
+    r.headers = dated;
+    r.n_headers = 2;
+    r.amz_date = "20261124T120000Z";
+    check_against_fresh(&s, &r, token);
+    check_against_fresh(&s, &r, token);
+    assert_int_equal(s.shape_reuses, before);
+    dps__sigv4_signer_clear(&s);
+  }
+}
+
 static void test_session_token(void **state) {
   static const char token[] = "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267";
   dps__sigv4_signer s;
@@ -753,11 +833,17 @@ static void test_many_headers(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_official_suite),       cmocka_unit_test(test_key_cache),
-      cmocka_unit_test(test_session_token),        cmocka_unit_test(test_explicit_signed_headers),
-      cmocka_unit_test(test_parse_authorization),  cmocka_unit_test(test_signature_equal),
-      cmocka_unit_test(test_datapipeline_request), cmocka_unit_test(test_uri_and_query),
-      cmocka_unit_test(test_header_values),        cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_official_suite),
+      cmocka_unit_test(test_key_cache),
+      cmocka_unit_test(test_shape_reuse),
+      cmocka_unit_test(test_session_token),
+      cmocka_unit_test(test_explicit_signed_headers),
+      cmocka_unit_test(test_parse_authorization),
+      cmocka_unit_test(test_signature_equal),
+      cmocka_unit_test(test_datapipeline_request),
+      cmocka_unit_test(test_uri_and_query),
+      cmocka_unit_test(test_header_values),
+      cmocka_unit_test(test_errors),
       cmocka_unit_test(test_many_headers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
