@@ -520,9 +520,20 @@ static void on_response(const dps__response *resp, void *arg) {
     case DPS__XFER_OK:
       rec->attempts++;
       rec->last_was_timeout = 0;
-      dps__aws_error_parse(resp->status, resp->body, resp->body_len,
-                           resp->error_type && *resp->error_type ? resp->error_type : NULL,
-                           resp->request_id, &e);
+      if (resp->status >= 200 && resp->status < 300) {
+        /* Delivered, whatever the body says (classify.c): nothing in it is looked at, so it is not
+         * parsed (a JSON parse per update, the sender's dearest step after signing). */
+        e.http_status = resp->status;
+        e.code[0] = e.message[0] = '\0';
+        size_t n = resp->request_id ? strnlen(resp->request_id, sizeof e.request_id - 1) : 0;
+        memcpy(e.request_id, resp->request_id ? resp->request_id : "", n);
+        e.request_id[n] = '\0';
+        e.body_was_json = false;
+      } else {
+        dps__aws_error_parse(resp->status, resp->body, resp->body_len,
+                             resp->error_type && *resp->error_type ? resp->error_type : NULL,
+                             resp->request_id, &e);
+      }
       break;
   }
   uint64_t now = mono_ns();
