@@ -41,6 +41,8 @@ typedef struct dps__xfer {
   size_t body_len, body_off;
   dps__buf resp_body;
   bool truncated;
+  /* The arrays come last: a reused transfer is cleared up to here, and they only by their first
+   * byte (pool.c, xfer_get). */
   char request_id[DPS__RESP_HEADER_MAX];
   char error_type[DPS__RESP_HEADER_MAX];
   char date[64];
@@ -105,6 +107,8 @@ struct dps__pool {
   struct event *flush_ev, *reap_ev, *drain_ev, *drain_timer, *capacity_ev;
   const struct timeval *attempt_tv; /* a libevent common timeout: O(1) add and remove */
   struct evbuffer *scratch;
+  dps__xfer *spare; /* finished transfers kept for reuse (next-linked), up to XFER_SPARE_MAX */
+  size_t n_spare;
   size_t in_flight;
   bool draining, drain_done_called;
   void (*drain_done)(void *);

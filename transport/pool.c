@@ -10,6 +10,7 @@
 #include <event2/dns.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,39 @@ static void slot_schedule(dps__slot *s, bool at_once);
 
 /* ---- requests ---------------------------------------------------------------------------- */
 
+/* Finished transfers are kept, their response buffer with them, up to one window's worth: a
+ * sender in steady state then allocates and zeroes nothing per request (a transfer is ~600 bytes,
+ * most of them header arrays that only need their first byte cleared). */
+#define XFER_SPARE_MAX 1024
+
+static dps__xfer *xfer_get(dps__pool *p) {
+  dps__xfer *x = p->spare;
+  if (!x) {
+    x = calloc(1, sizeof *x);
+    if (x) dps__buf_init(&x->resp_body);
+    return x;
+  }
+  p->spare = x->next;
+  p->n_spare--;
+  dps__buf kept = x->resp_body;
+  memset(x, 0, offsetof(dps__xfer, request_id));
+  x->request_id[0] = x->error_type[0] = x->date[0] = '\0';
+  dps__buf_reset(&kept);
+  x->resp_body = kept;
+  return x;
+}
+
+static void xfer_release(dps__pool *p, dps__xfer *x) {
+  if (p->n_spare >= XFER_SPARE_MAX || x->resp_body.cap > 4096) {
+    dps__buf_free(&x->resp_body);
+    free(x);
+    return;
+  }
+  x->next = p->spare;
+  p->spare = x;
+  p->n_spare++;
+}
+
 void dps__xfer_finish(dps__xfer *x, dps__xfer_result r, const char *detail) {
   dps__conn *c = x->conn;
   dps__pool *p = c->pool;
@@ -83,8 +117,7 @@ void dps__xfer_finish(dps__xfer *x, dps__xfer_result r, const char *detail) {
                         .detail = detail ? detail : "",
                         .http2 = c->proto == DPS__PROTO_H2};
   x->cb(&resp, x->user_data);
-  dps__buf_free(&x->resp_body);
-  free(x);
+  xfer_release(p, x);
 
   if (c->state == DPS__CONN_RETIRED) dps__conn_maybe_done(c);
   if (p->draining && p->in_flight == 0) event_active(p->drain_ev, EV_TIMEOUT, 0);
@@ -132,14 +165,13 @@ int dps__pool_submit(dps__pool *p, const dps__http_request *req, dps__pool_cb cb
     if (room > best_room) best = c, best_room = room;
   }
   if (!best) return DPS_EFULL;
-  dps__xfer *x = calloc(1, sizeof *x);
+  dps__xfer *x = xfer_get(p);
   if (!x) return DPS_ENOMEM;
   x->conn = best;
   x->cb = cb;
   x->user_data = user_data;
   x->body = req->body;
   x->body_len = req->body_len;
-  dps__buf_init(&x->resp_body);
   event_assign(&x->timer, p->base, -1, 0, xfer_timeout_cb, x);
   x->next = best->xfers;
   if (best->xfers) best->xfers->prev = x;
@@ -153,7 +185,7 @@ int dps__pool_submit(dps__pool *p, const dps__http_request *req, dps__pool_cb cb
     if (x->next) x->next->prev = NULL;
     best->n_xfers--;
     p->in_flight--;
-    free(x);
+    xfer_release(p, x);
     return rc;
   }
   p->st.requests++;
@@ -407,8 +439,37 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
   dps__conn_close(c, DPS__XFER_FAILED, why);
 }
 
+/*
+ * libevent 2.1 reads at most 4096 bytes per read event (EVBUFFER_MAX_READ; 2.2 makes it settable):
+ * a few dozen answers, so a window of answers took several loop turns, each sending its share of
+ * new requests in a write of its own. When that read came back full, take what else is there
+ * now, up to READ_MORE_MAX, in one more read. Plain TCP only (TLS reads go through OpenSSL's
+ * bufferevent).
+ */
+#define LIBEVENT_READ_MAX 4096
+#define READ_MORE_MAX (256 * 1024)
+
+static void read_more(dps__conn *c) {
+  struct evbuffer *in = bufferevent_get_input(c->bev);
+  if (c->ssl || evbuffer_get_length(in) < LIBEVENT_READ_MAX) return;
+  /* The bufferevent keeps its input's end frozen but while it reads itself: the same here. */
+  evbuffer_unfreeze(in, 0);
+  struct evbuffer_iovec v;
+  if (evbuffer_reserve_space(in, READ_MORE_MAX, &v, 1) == 1) {
+    ssize_t n;
+    while ((n = recv(bufferevent_getfd(c->bev), v.iov_base, v.iov_len, MSG_DONTWAIT)) < 0 &&
+           errno == EINTR) {
+    }
+    /* EOF or an error: left for the bufferevent's next read, which reports it as always. */
+    v.iov_len = n > 0 ? (size_t)n : 0;
+    evbuffer_commit_space(in, &v, 1);
+  }
+  evbuffer_freeze(in, 0);
+}
+
 static void read_cb(struct bufferevent *bev, void *arg) {
   dps__conn *c = arg;
+  read_more(c);
   c->pool->st.bytes_received += evbuffer_get_length(bufferevent_get_input(bev));
   c->received = true;
   if (c->proto == DPS__PROTO_H2)
@@ -628,6 +689,11 @@ void dps__pool_free(dps__pool *p) {
   if (p->drain_timer) event_free(p->drain_timer);
   if (p->capacity_ev) event_free(p->capacity_ev);
   if (p->scratch) evbuffer_free(p->scratch);
+  for (dps__xfer *x = p->spare, *next; x; x = next) {
+    next = x->next;
+    dps__buf_free(&x->resp_body);
+    free(x);
+  }
   if (p->own_dns && p->dns) evdns_base_free(p->dns, 0);
   if (p->ssl_ctx) SSL_CTX_free(p->ssl_ctx);
   free(p->slots);

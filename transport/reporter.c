@@ -257,9 +257,9 @@ static void count_failure(dps_reporter *r, const char *code) {
  * the sender's own (see dps_submit). */
 static _Thread_local const dps_reporter *in_callback_of;
 
-/* Reports @p rec's outcome and frees it. */
-static void finish(dps_reporter *r, record *rec, dps_outcome outcome, int status, const char *code,
-                   const char *message, const char *request_id) {
+/* Reports @p rec's outcome, as of @p now (mono_ns), and frees it. */
+static void finish_at(dps_reporter *r, record *rec, uint64_t now, dps_outcome outcome, int status,
+                      const char *code, const char *message, const char *request_id) {
   if (rec->body_len > r->task_id_cap) {
     char *p = realloc(r->task_id_buf, rec->body_len + 1);
     if (p) r->task_id_buf = p, r->task_id_cap = rec->body_len;
@@ -268,7 +268,6 @@ static void finish(dps_reporter *r, record *rec, dps_outcome outcome, int status
   if (r->task_id_cap >= rec->body_len)
     tl = dps__json_body_task_id(rec->body, rec->body_len, r->task_id_buf);
   if (r->task_id_buf) r->task_id_buf[tl] = '\0';
-  uint64_t now = mono_ns();
   uint64_t latency_us = now > rec->submit_ns ? (now - rec->submit_ns) / 1000 : 0;
   dps__histogram_record(&r->latency, latency_us);
   dps_result res = {.outcome = outcome,
@@ -301,6 +300,11 @@ static void finish(dps_reporter *r, record *rec, dps_outcome outcome, int status
                  atomic_load(&r->delivered) + atomic_load(&r->failed) + atomic_load(&r->expired));
 }
 
+static void finish(dps_reporter *r, record *rec, dps_outcome outcome, int status, const char *code,
+                   const char *message, const char *request_id) {
+  finish_at(r, rec, mono_ns(), outcome, status, code, message, request_id);
+}
+
 static void kick(dps_reporter *r) { event_active(r->kick_ev, 0, 0); }
 
 /* Into the ready list, at the back (new and due) or the front (refused: resend first). Out of
@@ -329,13 +333,9 @@ static uint64_t deadline_of(const dps_reporter *r, const record *rec) {
 
 static void on_response(const dps__response *resp, void *arg);
 
-/* Signs and submits one record. Returns false when the pool cannot take it now. */
-static bool send_one(dps_reporter *r, record *rec) {
-  int64_t now_ms = dps__clock_now_ms(&r->clock);
-  if (now_ms / 1000 != r->amz_date_sec) {
-    r->amz_date_sec = now_ms / 1000;
-    dps__amz_date_format(now_ms, r->amz_date);
-  }
+/* Signs and submits one record at @p now (mono_ns; the pump's, like the date, which
+ * update_amz_date set for this pump). Returns false when the pool cannot take it now. */
+static bool send_one(dps_reporter *r, record *rec, uint64_t now) {
   dps__http_request req;
   int rc = dps__request_sign(&r->signer, r->url.authority, r->url.path, DPS__TARGET_SET_TASK_STATUS,
                              r->amz_date, rec->body, rec->body_len, &req);
@@ -352,8 +352,17 @@ static bool send_one(dps_reporter *r, record *rec) {
     return true;
   }
   atomic_fetch_add_explicit(&r->in_flight, 1, memory_order_relaxed);
-  rec->ready_ns = mono_ns(); /* while in flight, ready_ns holds the send time */
+  rec->ready_ns = now; /* while in flight, ready_ns holds the send time */
   return true;
+}
+
+/* The X-Amz-Date of what this pump sends: the clock is read once per pump, not per request. */
+static void update_amz_date(dps_reporter *r) {
+  int64_t now_ms = dps__clock_now_ms(&r->clock);
+  if (now_ms / 1000 != r->amz_date_sec) {
+    r->amz_date_sec = now_ms / 1000;
+    dps__amz_date_format(now_ms, r->amz_date);
+  }
 }
 
 /* Moves retries whose time has come to the ready list; arms the timer for the next one. */
@@ -389,7 +398,7 @@ static void pump(dps_reporter *r) {
   void *batch[DRAIN_BATCH];
   uint64_t now = mono_ns();
   release_due(r, now);
-  bool ring_empty = false, sent = false;
+  bool ring_empty = false, sent = false, dated = false;
   for (;;) {
     if (!r->fatal && dps__pool_capacity(r->pool) == 0) {
       expire_overdue(r, now);
@@ -434,7 +443,11 @@ static void pump(dps_reporter *r) {
       arm_timer(r, now + wait_ns);
       break;
     }
-    if (!send_one(r, rec)) {
+    if (!dated) {
+      update_amz_date(r);
+      dated = true;
+    }
+    if (!send_one(r, rec, now)) {
       ready_front(r, rec);
       break;
     }
@@ -550,11 +563,11 @@ static void on_response(const dps__response *resp, void *arg) {
   switch (d.action) {
     case DPS__ACTION_DELIVERED:
       dps__retry_quota_success(&r->quota, rec->quota_taken);
-      finish(r, rec, DPS_OUTCOME_DELIVERED, e.http_status, "", "", e.request_id);
+      finish_at(r, rec, now, DPS_OUTCOME_DELIVERED, e.http_status, "", "", e.request_id);
       return;
     case DPS__ACTION_FAIL:
-      finish(r, rec, DPS_OUTCOME_FAILED, e.http_status, e.code[0] ? e.code : "Unknown", e.message,
-             e.request_id);
+      finish_at(r, rec, now, DPS_OUTCOME_FAILED, e.http_status, e.code[0] ? e.code : "Unknown",
+                e.message, e.request_id);
       return;
     case DPS__ACTION_RETRY:
       if (d.clock_corrected) /* the free retry after a clock correction costs no quota */
