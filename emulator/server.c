@@ -203,8 +203,40 @@ static bool choose_protocol(dps__emu_conn *c) {
   return true;
 }
 
+/*
+ * libevent 2.1 reads at most 4096 bytes per read event (EVBUFFER_MAX_READ; 2.2 makes it settable):
+ * a dozen signed requests. Answering each dozen with its own write, and the client each answer
+ * with its own dozen, locks both sides into batches of that size: a read, a write and a loop
+ * turn per dozen on each side (measured: 16 requests per write for `dpstatus load`'s requests,
+ * 48 for h2load's smaller ones). When that read came back full, take what else is there now,
+ * up to READ_MORE_MAX, in one more read, as servers with a larger read buffer do: a batch is then
+ * what arrived meanwhile. Plain TCP only (TLS reads go through OpenSSL's bufferevent), and not
+ * while reading is paused.
+ */
+#define LIBEVENT_READ_MAX 4096
+#define READ_MORE_MAX (256 * 1024)
+
+static void read_more(dps__emu_conn *c) {
+  struct evbuffer *in = bufferevent_get_input(c->bev);
+  if (c->tls || c->read_paused || evbuffer_get_length(in) < LIBEVENT_READ_MAX) return;
+  /* The bufferevent keeps its input's end frozen but while it reads itself: the same here. */
+  evbuffer_unfreeze(in, 0);
+  struct evbuffer_iovec v;
+  if (evbuffer_reserve_space(in, READ_MORE_MAX, &v, 1) == 1) {
+    ssize_t n;
+    while ((n = recv(bufferevent_getfd(c->bev), v.iov_base, v.iov_len, MSG_DONTWAIT)) < 0 &&
+           errno == EINTR) {
+    }
+    /* EOF or an error: left for the bufferevent's next read, which reports it as always. */
+    v.iov_len = n > 0 ? (size_t)n : 0;
+    evbuffer_commit_space(in, &v, 1);
+  }
+  evbuffer_freeze(in, 0);
+}
+
 static void read_cb(struct bufferevent *bev, void *arg) {
   dps__emu_conn *c = arg;
+  read_more(c);
   if (c->proto == DPS__EMU_SNIFF && !choose_protocol(c)) return;
   if (c->close_now) {
     conn_free(c);
