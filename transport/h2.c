@@ -200,10 +200,9 @@ int dps__h2_submit(dps__conn *c, dps__xfer *x, const dps__http_request *req) {
   for (size_t i = 0; i < req->n_headers; i++) {
     const dps__header *h = &req->headers[i];
     if (h->name_len == 4 && memcmp(h->name, "host", 4) == 0) continue; /* :authority */
-    /* The signature differs in every request: indexing it would only push the headers that do
-     * repeat (content type, target, date, agent) out of both HPACK tables, each ~260-byte entry
-     * evicting the oldest, so they would go as literals again every few requests. Never indexed,
-     * as RFC 7541 section 7.1.3 advises for credentials anyway. */
+    /* Credentials are never indexed (RFC 7541 section 7.1.3): nghttp2 already treats
+     * authorization so, and the flag says it here. (The signature differs in every request, so
+     * indexing it would only push the headers that repeat out of both HPACK tables.) */
     uint8_t flags = h->name_len == 13 && memcmp(h->name, "authorization", 13) == 0
                         ? NGHTTP2_NV_FLAG_NO_INDEX
                         : NGHTTP2_NV_FLAG_NONE;
