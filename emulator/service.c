@@ -322,6 +322,7 @@ static dps__emu_outcome set_task_status(dps__emu_service *s, json_t *root, int64
   const char *id, *st, *eid, *emsg, *etr;
   size_t id_n, st_n, eid_n, emsg_n, etr_n;
   TRY(get_string(s, root, "taskId", &id, &id_n));
+  if (id) dps__emu_tasks_prefetch(&s->tasks, id, id_n); /* the lookup below, after validation */
   TRY(get_string(s, root, "taskStatus", &st, &st_n));
   TRY(get_string(s, root, "errorId", &eid, &eid_n));
   TRY(get_string(s, root, "errorMessage", &emsg, &emsg_n));

@@ -107,6 +107,11 @@ static size_t probe(const dps__emu_tasks *t, const char *id, size_t len, uint64_
   }
 }
 
+void dps__emu_tasks_prefetch(const dps__emu_tasks *t, const char *id, size_t len) {
+  uint64_t h = hash_bytes(id, len);
+  __builtin_prefetch(&t->slots[home(h >> 32 << 32, t->cap - 1)]);
+}
+
 dps__emu_task *dps__emu_tasks_find(dps__emu_tasks *t, const char *id, size_t len) {
   uint64_t s = t->slots[probe(t, id, len, hash_bytes(id, len))];
   return s ? &t->entries[(s & 0xFFFFFFFFu) - 1] : NULL;

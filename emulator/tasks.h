@@ -55,6 +55,12 @@ typedef struct dps__emu_tasks {
 int dps__emu_tasks_init(dps__emu_tasks *t);
 void dps__emu_tasks_free(dps__emu_tasks *t);
 
+/* Starts loading the cache line where @p id's lookup begins, so that work done between this and
+ * the lookup (validating the rest of the request) hides the memory latency: with millions of
+ * tasks the table is far larger than the caches, and each new task's lookup a miss. A hint
+ * only: nothing changes. */
+void dps__emu_tasks_prefetch(const dps__emu_tasks *t, const char *id, size_t len);
+
 /* The task with this id, or NULL. The pointer is valid until the next insert. */
 dps__emu_task *dps__emu_tasks_find(dps__emu_tasks *t, const char *id, size_t len);
 
