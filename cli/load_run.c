@@ -115,10 +115,13 @@ static bool should_stop(run_state *st) { return interrupted || atomic_load(&st->
 /*
  * Takes the next update from the source and submits it, scheduled @p off ns after the start.
  * Called with src_lock held (the source's item lives until dps_submit has copied it), never with
- * lock. Returns false when nothing more is to be submitted; then `done` is set and `room`
- * signalled, so a waiting scheduler sees it.
+ * lock. With @p retry_full a full queue is tried again until it takes the update (or a stop);
+ * without (the result callback, on the sender's thread, which alone makes room), a full queue
+ * rejects the update with a message: dps_load_run sizes the queue so that it cannot happen.
+ * Returns false when nothing more is to be submitted; then `done` is set and `room` signalled,
+ * so a waiting scheduler sees it.
  */
-static bool submit_next(run_state *st, uint64_t off) {
+static bool submit_next(run_state *st, uint64_t off, bool retry_full) {
   const dps_load_opts *o = st->o;
   bool measuring = st->start_ns + off >= st->measure_ns;
   pthread_mutex_lock(&st->lock);
@@ -140,8 +143,9 @@ static bool submit_next(run_state *st, uint64_t off) {
   dps_error err = {0};
   if (k == DPS_SEND_ITEM_UPDATE)
     while ((rc = dps_submit(st->r, &it.update, (void *)(uintptr_t)off, &err)) == DPS_EFULL &&
-           !should_stop(st)) {
+           retry_full && !should_stop(st)) {
     }
+  bool full = k == DPS_SEND_ITEM_UPDATE && rc == DPS_EFULL && !should_stop(st);
   pthread_mutex_lock(&st->lock);
   if (rc == DPS_OK && measuring) {
     dps_load_second *s = dps_load_report_second(
@@ -150,7 +154,7 @@ static bool submit_next(run_state *st, uint64_t off) {
   } else if (rc != DPS_OK) {
     st->in_flight--;
     if (measuring) st->measured--;
-    if (k == DPS_SEND_ITEM_REJECTED ||
+    if (k == DPS_SEND_ITEM_REJECTED || full ||
         (k == DPS_SEND_ITEM_UPDATE && rc != DPS_ECLOSED && rc != DPS_EFULL))
       st->rep.rejected++;
     if (k == DPS_SEND_ITEM_END || k == DPS_SEND_ITEM_READ_ERROR) {
@@ -167,6 +171,8 @@ static bool submit_next(run_state *st, uint64_t off) {
     dps_cli_error(PROG, "%s", it.reason);
   else if (k == DPS_SEND_ITEM_REJECTED)
     dps_cli_error(PROG, "line %" PRIu64 ": %s", it.line, it.reason);
+  else if (full)
+    dps_cli_error(PROG, "update %" PRIu64 ": the queue is full", it.line);
   else if (k == DPS_SEND_ITEM_UPDATE && rc != DPS_OK && rc != DPS_EFULL && rc != DPS_ECLOSED)
     dps_cli_error(PROG, "update %" PRIu64 ": %s", it.line,
                   err.message[0] ? err.message : dps_strerror(rc));
@@ -222,7 +228,7 @@ static void on_result(const dps_result *res, void *arg) {
    * thread could make. If the scheduler holds the source (it is filling), it is asked to refill
    * instead: never wait for another thread here. */
   if (pthread_mutex_trylock(&st->src_lock) == 0) {
-    submit_next(st, now - st->start_ns);
+    submit_next(st, now - st->start_ns, false); /* never spins on a full queue: see above */
     pthread_mutex_unlock(&st->src_lock);
   } else {
     pthread_mutex_lock(&st->lock);
@@ -291,7 +297,7 @@ static int schedule(run_state *st) {
       off = now_ns() - st->start_ns;
     }
     pthread_mutex_lock(&st->src_lock);
-    bool more = submit_next(st, off);
+    bool more = submit_next(st, off, true);
     pthread_mutex_unlock(&st->src_lock);
     if (!more) break;
   }
