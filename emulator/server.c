@@ -155,6 +155,9 @@ void dps__emu_conn_write(dps__emu_conn *c, struct evbuffer *data) {
    * leaves the data here; the bufferevent then meets it again and reports it (event_cb). SIGPIPE
    * is ignored (dps__emu_server_start). */
   if (!c->tls && evbuffer_get_length(out) == 0) evbuffer_write(data, bufferevent_getfd(c->bev));
+  /* Over TLS, OpenSSL's bufferevent makes a record (and a write(2)) of every chain: one chain,
+   * records of up to 16 KiB, instead of one per few frames. */
+  if (c->tls) evbuffer_pullup(data, -1);
   if (evbuffer_get_length(data)) evbuffer_add_buffer(out, data);
 }
 

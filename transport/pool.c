@@ -244,6 +244,11 @@ void dps__conn_write(dps__conn *c, struct evbuffer *data) {
       return;
     }
   }
+  /* OpenSSL's bufferevent makes an SSL_write, so a TLS record and a write(2), of every chain of
+   * the buffer: frames added one by one made records of a few requests each (measured: 37,000
+   * writes for 200,000 requests; the server then reads twice per record). One chain: records of
+   * up to 16 KiB. */
+  if (c->ssl) evbuffer_pullup(data, -1);
   if (bufferevent_write_buffer(c->bev, data) != 0) {
     evbuffer_drain(data, n);
     return;
