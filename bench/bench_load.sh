@@ -17,8 +17,7 @@
 # from /usr/bin/time, as microseconds per request: where the two cores go.
 # Percentiles are checked: every run answered N of N with 200, min <= p50 <= p90 <= p99 <= p99.9
 # <= max (each run and the exact merge of the runs' histograms, `dpstatus load --merge`); then
-# one extra run against a second emulator with `--fault latency=5..5` (every answer held 5 ms;
-# EVENT_PRECISE_TIMER=1, see below):
+# one extra run against a second emulator with `--fault latency=5..5` (every answer held 5 ms):
 # p50 must be within 5-7 ms, min >= 5 ms, and within 1 ms of h2load's mean against it.
 #
 # Not a ctest test (timing on a shared 2-core machine). Usage:
@@ -159,13 +158,9 @@ if [ ${#lj[@]} -gt 0 ] && "$DPS" load --merge "${lj[@]}" --json "$work/merged.js
   merged=$(jq -r '.latencyMs | "\(.min) \(.p50) \(.p90) \(.p99) \(.p999) \(.max)"' "$work/merged.json")
   s=$(sane "$work/merged.json"); [ "$s" = ok ] || checks+="merged: $s; "
 fi
-# libevent 2.1 times events with CLOCK_MONOTONIC_COARSE (4 ms resolution at HZ=250) unless the
-# base asks for precise timers, which the emulator does not: a 5 ms timer would fire after
-# 5-9 ms (p50 ~7.9 ms, for h2load too). libevent's EVENT_PRECISE_TIMER=1 asks for them.
-EVENT_PRECISE_TIMER=1
-export EVENT_PRECISE_TIMER
+# The emulator's base asks libevent for precise timers (emulator/server.c, dps__emu_base_new):
+# with libevent 2.1's default CLOCK_MONOTONIC_COARSE (4 ms at HZ=250) a 5 ms hold would last 5-9 ms.
 start_serve --fault latency=5..5
-unset EVENT_PRECISE_TIMER
 LAT_URL=http://127.0.0.1:$SERVE_PORT
 lat=""
 if N=$LAT_N loadrun lat "$CONC" "$work/lat.json" "$LAT_URL" && [ -s "$work/lat.json" ]; then
