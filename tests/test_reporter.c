@@ -42,6 +42,7 @@ typedef struct seen {
   _Atomic uint64_t total;
   char **code; /* per index: error code of a failure */
   unsigned *attempts;
+  uint64_t *latency_us;
 } seen;
 
 static void seen_init(seen *s, size_t n) {
@@ -52,12 +53,13 @@ static void seen_init(seen *s, size_t n) {
   s->calls = calloc(m, sizeof *s->calls);
   s->code = calloc(m, sizeof *s->code);
   s->attempts = calloc(m, sizeof *s->attempts);
-  assert_true(s->outcome && s->calls && s->code && s->attempts);
+  s->latency_us = calloc(m, sizeof *s->latency_us);
+  assert_true(s->outcome && s->calls && s->code && s->attempts && s->latency_us);
 }
 
 static void seen_free(seen *s) {
   for (size_t i = 0; i < s->n; i++) free(s->code[i]);
-  free(s->outcome), free(s->calls), free(s->code), free(s->attempts);
+  free(s->outcome), free(s->calls), free(s->code), free(s->attempts), free(s->latency_us);
 }
 
 static void on_result(const dps_result *r, void *arg) {
@@ -67,6 +69,7 @@ static void on_result(const dps_result *r, void *arg) {
   atomic_fetch_add(&s->calls[i], 1);
   atomic_store(&s->outcome[i], (int)r->outcome);
   s->attempts[i] = r->attempts;
+  s->latency_us[i] = r->latency_us;
   if (r->outcome != DPS_OUTCOME_DELIVERED && !s->code[i]) s->code[i] = strdup(r->error_code);
   atomic_fetch_add(&s->total, 1);
 }
@@ -392,6 +395,36 @@ static void test_attached_to_callers_loop(void **state) {
   assert_int_equal(session_end(&t, true), t.n);
 }
 
+/* Every answer is held 2 s, the attempt timeout is 5 s, the deadline 300 ms: each attempt is cut
+ * at the deadline and the update expires then, not when the answer or the timeout comes. */
+static void test_deadline_cuts_an_attempt_short(void **state) {
+  (void)state;
+  const char *const args[] = {"--access-key",       KEY_ID, "--secret-key", SECRET, "--fault",
+                              "latency=2000..2000", NULL};
+  session t;
+  session_begin(&t, args, 20);
+  t.c.deadline_ms = 300;
+  t.c.attempt_timeout_ms = 5000;
+  session_open(&t);
+  submit_all(t.r, 0, t.n);
+  assert_int_equal(dps_flush(t.r, 10000), DPS_OK);
+  dps_stats st = stats_of(&t);
+  assert_int_equal(st.expired, t.n);
+  for (size_t i = 0; i < t.n; i++) {
+    assert_string_equal(t.s.code[i], "DeadlineExceeded");
+    assert_int_equal(t.s.attempts[i], 1);
+    /* Reported at the deadline (the sender's libevent timers use a coarse clock: a few ms
+     * early is possible), well before the 2 s answer. Latency counts from submit. */
+    if (t.s.latency_us[i] < 250000 || t.s.latency_us[i] >= 1900000)
+      fail_msg("update %zu expired after %llu us, not at its 300 ms deadline", i,
+               (unsigned long long)t.s.latency_us[i]);
+  }
+  session_close(&t, 100, DPS_OUTCOME_EXPIRED);
+  assert_int_equal(emu_stop(&t.e), 0);
+  emu_cleanup(&t.e);
+  seen_free(&t.s);
+}
+
 /* The result callback submits: a closed loop keeping CHAIN_WINDOW updates in flight, as
  * `dpstatus load --rate max` does, until n; and, from the first callback, a burst into a full
  * queue, which must fail at once although the policy waits 5 s (only the sender makes room). */
@@ -509,6 +542,7 @@ int main(void) {
       cmocka_unit_test(test_attached_to_callers_loop),
       cmocka_unit_test(test_unreachable_endpoint_expires),
       cmocka_unit_test(test_callback_submits),
+      cmocka_unit_test(test_deadline_cuts_an_attempt_short),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,10 +32,11 @@ typedef struct dps__xfer {
   dps__conn *conn;
   dps__pool_cb cb;
   void *user_data;
-  struct event timer; /* attempt timeout */
-  int32_t stream_id;  /* HTTP/2; 0 before submit */
-  bool sent;          /* its request headers went out */
-  bool complete;      /* the whole response arrived */
+  struct event timer;  /* attempt timeout */
+  uint32_t timeout_ms; /* its length */
+  int32_t stream_id;   /* HTTP/2; 0 before submit */
+  bool sent;           /* its request headers went out */
+  bool complete;       /* the whole response arrived */
   int status;
   const char *body; /* the caller's, borrowed until the callback */
   size_t body_len, body_off;

@@ -127,7 +127,7 @@ static void xfer_timeout_cb(evutil_socket_t fd, short what, void *arg) {
   dps__xfer *x = arg;
   dps__conn *c = x->conn;
   char why[64];
-  snprintf(why, sizeof why, "no response within %u ms", (unsigned)c->pool->cfg.attempt_timeout_ms);
+  snprintf(why, sizeof why, "no response within %u ms", (unsigned)x->timeout_ms);
   c->pool->st.timeouts++;
   if (c->proto == DPS__PROTO_H2) {
     dps__h2_cancel(c, x);
@@ -156,6 +156,11 @@ size_t dps__pool_capacity(const dps__pool *p) {
 }
 
 int dps__pool_submit(dps__pool *p, const dps__http_request *req, dps__pool_cb cb, void *user_data) {
+  return dps__pool_submit_within(p, req, cb, user_data, 0);
+}
+
+int dps__pool_submit_within(dps__pool *p, const dps__http_request *req, dps__pool_cb cb,
+                            void *user_data, uint32_t timeout_ms) {
   if (closing(p)) return DPS_ECLOSED;
   dps__conn *best = NULL;
   size_t best_room = 0;
@@ -189,7 +194,14 @@ int dps__pool_submit(dps__pool *p, const dps__http_request *req, dps__pool_cb cb
     return rc;
   }
   p->st.requests++;
-  event_add(&x->timer, p->attempt_tv);
+  if (timeout_ms && timeout_ms < p->cfg.attempt_timeout_ms) {
+    x->timeout_ms = timeout_ms;
+    struct timeval tv = ms_tv(timeout_ms);
+    event_add(&x->timer, &tv);
+  } else {
+    x->timeout_ms = (uint32_t)p->cfg.attempt_timeout_ms;
+    event_add(&x->timer, p->attempt_tv); /* the common timeout: O(1) */
+  }
   if (best->proto == DPS__PROTO_H2) event_active(p->flush_ev, EV_TIMEOUT, 0);
   return DPS_OK;
 }

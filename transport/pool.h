@@ -155,6 +155,12 @@ int dps__pool_new(dps__pool **out, struct event_base *base, struct evdns_base *d
  */
 int dps__pool_submit(dps__pool *p, const dps__http_request *req, dps__pool_cb cb, void *user_data);
 
+/* The same with this request's own timeout: @p timeout_ms (1 and up) when it is shorter than the
+ * pool's attempt timeout, which applies otherwise (and with 0). The sender uses it so that an
+ * attempt never outlives its update's deadline. */
+int dps__pool_submit_within(dps__pool *p, const dps__http_request *req, dps__pool_cb cb,
+                            void *user_data, uint32_t timeout_ms);
+
 /* How many more requests dps__pool_submit() accepts right now. */
 size_t dps__pool_capacity(const dps__pool *p);
 

@@ -54,6 +54,7 @@ typedef struct record {
   uint8_t skew_retried;
   uint8_t last_was_timeout;
   uint8_t needs_quota; /* a retry still waiting for retry-quota tokens */
+  uint8_t cut_short;   /* the attempt in flight times out at the deadline, before its own timeout */
   char body[];
 } record;
 
@@ -343,7 +344,11 @@ static bool send_one(dps_reporter *r, record *rec, uint64_t now) {
     finish(r, rec, DPS_OUTCOME_FAILED, 0, "SigningError", dps_strerror(rc), NULL);
     return true;
   }
-  rc = dps__pool_submit(r->pool, &req, on_response, rec);
+  /* The attempt ends by the update's deadline at the latest (pump expired it if that passed). */
+  uint64_t left_ms = (deadline_of(r, rec) - now + 999999) / 1000000;
+  rec->cut_short = left_ms < r->cfg.attempt_timeout_ms;
+  rc = dps__pool_submit_within(r->pool, &req, on_response, rec,
+                               rec->cut_short ? (uint32_t)left_ms : 0);
   if (rc == DPS_EFULL) return false;
   if (rc != DPS_OK) {
     const char *why = dps__pool_error(r->pool);
@@ -524,6 +529,12 @@ static void on_response(const dps__response *resp, void *arg) {
     case DPS__XFER_FAILED:
     case DPS__XFER_TIMEOUT:
       rec->attempts++;
+      if (resp->result == DPS__XFER_TIMEOUT && rec->cut_short) {
+        /* Cut short by the deadline (send_one): no retry could be in time. */
+        finish(r, rec, DPS_OUTCOME_EXPIRED, 0, "DeadlineExceeded",
+               "the update's deadline passed during an attempt", NULL);
+        return;
+      }
       rec->last_was_timeout = resp->result == DPS__XFER_TIMEOUT;
       memset(&e, 0, sizeof e);
       snprintf(e.code, sizeof e.code, "%s",
