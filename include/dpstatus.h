@@ -214,7 +214,8 @@ typedef struct dps_config {
   uint32_t backoff_base_ms;    /**< full-jitter exponential backoff (default 1000) */
   uint32_t backoff_cap_ms;     /**< (default 20000) */
   uint32_t attempt_timeout_ms; /**< per request (default 10000) */
-  uint32_t deadline_ms;        /**< per update, from submit (default 300000: 5 min) */
+  uint32_t deadline_ms;        /**< per update, from submit (default 300000: 5 min); an attempt
+                                    in flight then is cut short: the update expires on time */
   int adaptive_rate; /**< 1 (default): slow the send rate down when the service throttles much of
                           it (the SDKs' adaptive mode); 0: never (load tests measure the service) */
 
