@@ -19,6 +19,27 @@
 
 extern char **environ;
 
+/* Children still running, killed at exit: a failed assertion leaves its test without stopping
+ * the emulator it started, and a child holding the output pipe would keep ctest waiting for the
+ * whole timeout instead of reporting the failure. */
+#define EMU_MAX_LIVE 16
+static pid_t emu_live[EMU_MAX_LIVE];
+
+static inline void emu_kill_live(void) {
+  for (int i = 0; i < EMU_MAX_LIVE; i++)
+    if (emu_live[i] > 0) kill(emu_live[i], SIGKILL);
+}
+
+static inline void emu_track(pid_t pid, pid_t was) {
+  static int registered;
+  if (!registered) registered = atexit(emu_kill_live) == 0;
+  for (int i = 0; i < EMU_MAX_LIVE; i++)
+    if (emu_live[i] == was) {
+      emu_live[i] = pid;
+      return;
+    }
+}
+
 typedef struct emu_proc {
   pid_t pid;
   int port;
@@ -43,6 +64,7 @@ static inline int emu_start(emu_proc *e, const char *const *extra) {
   argv[n] = NULL;
   if (posix_spawn(&e->pid, bin, NULL, NULL, (char *const *)argv, environ) != 0) return -1;
   watchdog_child_pid = e->pid;
+  emu_track(e->pid, 0);
   for (int i = 0; i < 500; i++) { /* up to 5 s */
     FILE *f = fopen(port_file, "r");
     if (f) {
@@ -58,6 +80,7 @@ static inline int emu_start(emu_proc *e, const char *const *extra) {
   }
   kill(e->pid, SIGKILL);
   waitpid(e->pid, NULL, 0);
+  emu_track(0, e->pid);
   return -1;
 }
 
@@ -66,7 +89,9 @@ static inline int emu_start(emu_proc *e, const char *const *extra) {
 static inline int emu_stop(emu_proc *e) {
   int st = 0;
   kill(e->pid, SIGTERM);
-  if (waitpid(e->pid, &st, 0) < 0) return -1;
+  pid_t w = waitpid(e->pid, &st, 0);
+  emu_track(0, e->pid);
+  if (w < 0) return -1;
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
