@@ -60,6 +60,14 @@ void dps_load_report_text(FILE *f, const dps_load_report *r);
 json_t *dps_load_report_json(const dps_load_report *r);
 /* Writes it to @p path ("-": stdout). Returns 0, or -1 with the reason printed. */
 int dps_load_report_write(const dps_load_report *r, const char *path);
+/* The latency points every report shows, in this order (JSON member names). */
+typedef struct dps_load_point {
+  const char *name;
+  double p; /* percentile, 0 = min, 100 = max */
+} dps_load_point;
+#define DPS_LOAD_N_POINTS 6
+extern const dps_load_point dps_load_points[DPS_LOAD_N_POINTS];
+
 /* Writes the HTML report (inline SVG charts of the series, the summary table) to @p path.
  * Returns 0, or -1 with the reason printed. */
 int dps_load_report_html(const dps_load_report *r, const char *path);
