@@ -737,7 +737,15 @@ static void reporter_free(dps_reporter *r) {
   struct event *evs[] = {r->wake_ev, r->kick_ev, r->timer_ev, r->stop_ev};
   for (size_t i = 0; i < 4; i++)
     if (evs[i]) event_free(evs[i]);
-  if (r->own_base && r->base) event_base_free(r->base);
+  if (r->own_base && r->base) {
+    /* A TLS connection's bufferevent defers its callbacks, and each one scheduled holds a
+     * reference to it until it runs: one scheduled when the connection was freed at stop would
+     * keep it (and its SSL) alive for good, since event_base_free cancels callbacks rather than
+     * running them. Nothing of ours is left on the base: let what remains run out. */
+    for (int i = 0; i < 8 && event_base_loop(r->base, EVLOOP_NONBLOCK) == 0; i++) {
+    }
+    event_base_free(r->base);
+  }
   if (r->ring) dps__ring_destroy(r->ring);
   dps__sigv4_signer_clear(&r->signer);
   free(r->retry.v);
