@@ -46,32 +46,19 @@ DPS=$BUILD/dpstatus
 LIB=$BUILD/bench/bench_e2e
 CURLB=$BUILD/bench/bench_e2e_curl
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+BENCH=bench_e2e
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
-start_serve() { # extra args...; sets SERVE_PORT
-  rm -f "$work/port"
-  "$DPS" serve --auth none --listen 127.0.0.1:0 --port-file "$work/port" "$@" 2>>"$work/serve.log" &
-  pids+=($!)
-  for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
-  [ -s "$work/port" ] || { echo "bench_e2e: the emulator did not start" >&2; exit 1; }
-  SERVE_PORT=$(cat "$work/port")
-}
 
 # A self-signed certificate for 127.0.0.1 (it is its own CA: the clients trust exactly it).
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
   -keyout "$work/key.pem" -out "$work/cert.pem" -subj /CN=127.0.0.1 \
   -addext subjectAltName=IP:127.0.0.1 2>/dev/null
 CA=$work/cert.pem
-start_serve --tls-cert "$work/cert.pem" --tls-key "$work/key.pem"
+start_serve --auth none --tls-cert "$work/cert.pem" --tls-key "$work/key.pem"
 TLS_URL=https://127.0.0.1:$SERVE_PORT
-start_serve
+start_serve --auth none
 H2C_URL=http://127.0.0.1:$SERVE_PORT
 
 body='{"taskId":"bench-task-0000000","taskStatus":"FINISHED"}' # the library's body shape

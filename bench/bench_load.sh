@@ -51,25 +51,11 @@ fi
 export AWS_ACCESS_KEY_ID=AKIDBENCHLOAD AWS_SECRET_ACCESS_KEY=bench-load-secret AWS_REGION=us-east-1
 unset AWS_PROFILE AWS_SESSION_TOKEN
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+BENCH=bench_load
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
-start_serve() { # extra args...; sets SERVE_PORT SERVE_PID
-  rm -f "$work/port"
-  "$DPS" serve --auth none --listen 127.0.0.1:0 --port-file "$work/port" "$@" 2>>"$work/serve.log" &
-  SERVE_PID=$!
-  pids+=("$SERVE_PID")
-  for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
-  [ -s "$work/port" ] || { echo "bench_load: the emulator did not start" >&2; exit 1; }
-  SERVE_PORT=$(cat "$work/port")
-}
-start_serve
+start_serve --auth none
 URL=http://127.0.0.1:$SERVE_PORT
 PID=$SERVE_PID
 
@@ -160,7 +146,7 @@ if [ ${#lj[@]} -gt 0 ] && "$DPS" load --merge "${lj[@]}" --json "$work/merged.js
 fi
 # The emulator's base asks libevent for precise timers (emulator/server.c, dps__emu_base_new):
 # with libevent 2.1's default CLOCK_MONOTONIC_COARSE (4 ms at HZ=250) a 5 ms hold would last 5-9 ms.
-start_serve --fault latency=5..5
+start_serve --auth none --fault latency=5..5
 LAT_URL=http://127.0.0.1:$SERVE_PORT
 lat=""
 if N=$LAT_N loadrun lat "$CONC" "$work/lat.json" "$LAT_URL" && [ -s "$work/lat.json" ]; then

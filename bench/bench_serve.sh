@@ -26,24 +26,11 @@ NGHTTPD=$(command -v nghttpd || echo /usr/sbin/nghttpd)
 [ -x "$DPS" ] || { echo "bench_serve: no dpstatus at $DPS (build first)" >&2; exit 2; }
 [ -n "$H2LOAD" ] && [ -x "$NGHTTPD" ] || { echo "bench_serve: needs h2load and nghttpd" >&2; exit 2; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+BENCH=bench_serve
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-start_serve() { # extra args...; sets SERVE_PORT
-  rm -f "$work/port"
-  "$DPS" serve --listen 127.0.0.1:0 --port-file "$work/port" "$@" 2>>"$work/serve.log" &
-  pids+=($!)
-  for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
-  SERVE_PORT=$(cat "$work/port")
-}
 
 # One h2load run; prints its req/s. Bounded: -n requests and a 120 s timeout.
 h2rate() { # url h2load-args...
