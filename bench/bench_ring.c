@@ -6,6 +6,8 @@
  *    p_head, write, then wait for p_tail to reach our ticket and advance it) and its single-
  *    consumer dequeue;
  *  - a mutex + condition variable bounded queue (written here, the obvious alternative).
+ * "ours" is the ring as the library makes it on this machine (dps__ring_default_shards shards);
+ * "ours-1shard" is the same ring unsharded, to show what the shards buy.
  *
  * Every run lasts a fixed wall time: producers loop until a stop flag, so a collapse prints as a
  * low figure, not a hang. ck_ring's commit loop (_ck_ring_enqueue_commit_mp: spin until p_tail
@@ -14,7 +16,10 @@
  * Latency is the time from starting to enqueue an item to having it accepted (full retries
  * included), measured with the TSC on every 32nd enqueue.
  *
- * Usage: bench_ring [runs=3] [seconds per run=0.5]. Figures are medians over the runs.
+ * Usage: bench_ring [runs=3] [seconds per run=0.5] [queue] [producers]. Figures are medians over the
+ * runs; within a producer count the queues take turns run by run, so drift on a noisy machine
+ * falls on all of them alike. The last two arguments restrict the run to one queue (ours,
+ * ours-1shard, ck_ring, mutex) and/or one producer count.
  */
 #include <ck_ring.h>
 #include <poll.h>
@@ -65,14 +70,17 @@ static void calibrate(void) {
 
 enum { ENQ_OK, ENQ_FULL, ENQ_STOPPED };
 
-/* ours */
+/* ours, with the library's shard count, and with one shard */
 static dps__ring *ours_q;
-static void ours_create(void) {
+static void ours_create_with(size_t shards) {
   dps__ring_opts o;
   dps__ring_opts_init(&o);
   o.capacity = CAPACITY;
+  o.shards = shards;
   if (dps__ring_create(&ours_q, &o) != DPS_OK) abort();
 }
+static void ours_create(void) { ours_create_with(dps__ring_default_shards(CAPACITY)); }
+static void ours1_create(void) { ours_create_with(1); }
 static void ours_destroy(void) { dps__ring_destroy(ours_q); }
 static inline int ours_enqueue(void *item) {
   return dps__ring_enqueue_timed(ours_q, item, 0) == DPS_OK ? ENQ_OK : ENQ_FULL;
@@ -233,10 +241,11 @@ typedef struct queue_kind {
 
 static const queue_kind kinds[] = {
     {"ours", ours_create, ours_destroy, ours_producer, ours_drain, ours_idle},
+    {"ours-1shard", ours1_create, ours_destroy, ours_producer, ours_drain, ours_idle},
     {"ck_ring", ck_create, ck_destroy, ck_producer, ck_drain, ck_idle},
     {"mutex", mutex_create, mutex_destroy, mutex_producer, mutex_drain, mutex_idle},
 };
-#define NKINDS 3
+#define NKINDS 4
 
 static const queue_kind *cur;
 static uint64_t consumed;
@@ -248,7 +257,11 @@ static void *consumer_main(void *arg) {
     size_t k = cur->drain(out);
     n += k;
     if (k) continue;
-    if (atomic_load(&producers_done)) break;
+    if (atomic_load(&producers_done)) {
+      /* Items published between the empty drain above and this load: take them too. */
+      while ((k = cur->drain(out)) > 0) n += k;
+      break;
+    }
     cur->idle();
   }
   consumed = n;
@@ -331,8 +344,16 @@ static double median(double *v, int n) {
 int main(int argc, char **argv) {
   int runs = argc > 1 ? atoi(argv[1]) : 3;
   double seconds = argc > 2 ? atof(argv[2]) : 0.5;
-  if (runs < 1 || runs > 99 || seconds <= 0) {
-    fprintf(stderr, "usage: bench_ring [runs 1-99] [seconds per run]\n");
+  const char *only_kind = argc > 3 ? argv[3] : NULL;
+  int only_np = argc > 4 ? atoi(argv[4]) : 0;
+  bool kind_ok = !only_kind;
+  for (int k = 0; k < NKINDS; k++) kind_ok |= only_kind && !strcmp(only_kind, kinds[k].name);
+  bool np_ok = !only_np;
+  for (int c = 0; c < NCOUNTS; c++) np_ok |= producer_counts[c] == only_np;
+  if (runs < 1 || runs > 99 || seconds <= 0 || !kind_ok || !np_ok) {
+    fprintf(stderr,
+            "usage: bench_ring [runs 1-99] [seconds per run] [ours|ours-1shard|ck_ring|mutex] "
+            "[producers 1|2|4|8|16]\n");
     return 2;
   }
   calibrate();
@@ -343,19 +364,26 @@ int main(int argc, char **argv) {
   all_samples = malloc((size_t)MAX_PRODUCERS * MAX_SAMPLES * sizeof(uint64_t));
   if (!all_samples) abort();
 
-  printf("bench_ring: capacity %d, consumer batch %d, %d runs x %.2f s per cell, %ld cores\n\n",
-         CAPACITY, BATCH, runs, seconds, sysconf(_SC_NPROCESSORS_ONLN));
+  printf("bench_ring: capacity %d (ours: %zu shards), consumer batch %d, %d runs x %.2f s per "
+         "cell, %ld cores\n\n",
+         CAPACITY, dps__ring_default_shards(CAPACITY), BATCH, runs, seconds,
+         sysconf(_SC_NPROCESSORS_ONLN));
   static result med[NKINDS][NCOUNTS];
   printf("| queue | producers | M enq/s | p50 ns | p99 ns | p99.9 ns | full %% |\n");
   printf("|---|---:|---:|---:|---:|---:|---:|\n");
   for (int c = 0; c < NCOUNTS; c++) {
+    if (only_np && producer_counts[c] != only_np) continue;
+    static result x[NKINDS][99];
+    for (int r = 0; r < runs; r++)
+      for (int k = 0; k < NKINDS; k++)
+        if (!only_kind || !strcmp(only_kind, kinds[k].name))
+          x[k][r] = run_once(&kinds[k], producer_counts[c], seconds);
     for (int k = 0; k < NKINDS; k++) {
+      if (only_kind && strcmp(only_kind, kinds[k].name)) continue;
       double m[99], a[99], b[99], d[99], f[99];
-      /* Interleave would be fairer to drift; runs are short, so run them back to back. */
-      for (int r = 0; r < runs; r++) {
-        result x = run_once(&kinds[k], producer_counts[c], seconds);
-        m[r] = x.mops, a[r] = x.p50, b[r] = x.p99, d[r] = x.p999, f[r] = x.full_pct;
-      }
+      for (int r = 0; r < runs; r++)
+        m[r] = x[k][r].mops, a[r] = x[k][r].p50, b[r] = x[k][r].p99, d[r] = x[k][r].p999,
+        f[r] = x[k][r].full_pct;
       result *o = &med[k][c];
       o->mops = median(m, runs), o->p50 = median(a, runs), o->p99 = median(b, runs);
       o->p999 = median(d, runs), o->full_pct = median(f, runs);
@@ -364,12 +392,14 @@ int main(int argc, char **argv) {
       fflush(stdout);
     }
   }
-  printf("\n| producers | ours M/s | ck_ring M/s | mutex M/s | ours/ck | ours/mutex |\n");
-  printf("|---:|---:|---:|---:|---:|---:|\n");
+  if (only_kind || only_np) return 0; /* the ratio tables need every cell */
+  printf("\n| producers | ours M/s | ours-1shard M/s | ck_ring M/s | mutex M/s | ours/ck | "
+         "ours/mutex |\n");
+  printf("|---:|---:|---:|---:|---:|---:|---:|\n");
   for (int c = 0; c < NCOUNTS; c++)
-    printf("| %d | %.1f | %.1f | %.1f | %.2f | %.2f |\n", producer_counts[c], med[0][c].mops,
-           med[1][c].mops, med[2][c].mops, med[0][c].mops / med[1][c].mops,
-           med[0][c].mops / med[2][c].mops);
+    printf("| %d | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f |\n", producer_counts[c],
+           med[0][c].mops, med[1][c].mops, med[2][c].mops, med[3][c].mops,
+           med[0][c].mops / med[2][c].mops, med[0][c].mops / med[3][c].mops);
   printf("\n| queue | 16 producers / 1 producer |\n|---|---:|\n");
   for (int k = 0; k < NKINDS; k++)
     printf("| %s | %.2f |\n", kinds[k].name, med[k][NCOUNTS - 1].mops / med[k][0].mops);

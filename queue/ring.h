@@ -8,11 +8,18 @@
  * is still the producer's. dps__ring_destroy() does not free items left inside: the consumer
  * drains them first.
  *
+ * Shards: the ring is split into 1 or more shards (a power of two), each an independent ring of
+ * capacity / shards slots with its own tail. A thread always enqueues into the same shard (threads
+ * are numbered in the order they first enqueue, round robin over the shards), so producers on
+ * different cores mostly touch different cache lines, and each producer's items stay in its order.
+ * The price: one thread alone can fill only its shard, capacity / shards items, before it finds
+ * the ring "full". The consumer drains the shards in turn.
+ *
  * Progress: no producer ever waits for another producer. A slot claimed by a producer that has not
  * published it yet (say it was preempted in between) is "not ready yet" to the consumer, which
  * returns what it has before that slot and is woken when the slot is published; it never spins on
  * it. The only waiting anywhere is the optional full-ring wait, on a mutex + condition variable
- * that the fast path never touches.
+ * that the fast path never touches, and the consumer's bounded look before it sleeps.
  *
  * Wake-up: the consumer sleeps on an eventfd owned by the ring (dps__ring_wake_fd). Before sleeping
  * it calls dps__ring_prepare_sleep(); a producer writes the eventfd only when that announcement is
@@ -38,10 +45,27 @@ typedef struct dps__ring_opts {
   /* For tests only: the position the first item takes (positions are 64-bit and wrap modulo
    * 2^64), to exercise index wraparound without enqueuing 2^32 items first. Default 0. */
   uint64_t initial_index;
+  /* Number of shards (see above): a power of two, at least 1, at most the capacity. Default 1.
+   * dps__ring_default_shards() gives the library's choice for this machine. */
+  size_t shards;
+  /* How long dps__ring_prepare_sleep() looks for a batch of items before it announces the sleep,
+   * in nanoseconds; 0 announces at once. Default DPS__RING_IDLE_SPIN_NS. See there. */
+  int64_t idle_spin_ns;
 } dps__ring_opts;
+
+/* The default look before sleeping (2 us), and the batch it looks for: a consumer that drains
+ * fewer items than this per call reads the very cache lines the producers are writing. */
+#define DPS__RING_IDLE_SPIN_NS 2000
+#define DPS__RING_SPIN_BATCH 64
 
 /* Fills @p o with the defaults above. */
 void dps__ring_opts_init(dps__ring_opts *o);
+
+/* The shard count the library uses for a ring of @p capacity on this machine: twice the online
+ * CPUs rounded up to a power of two (so that the few producers running at any moment rarely share
+ * a shard), at most 16, and never so many that a shard would hold fewer than 1024 slots (a small
+ * ring stays whole: one thread can fill it). 1 on a single CPU. */
+size_t dps__ring_default_shards(size_t capacity);
 
 /*
  * Creates a ring: allocates the slots and the eventfd once, here; nothing is allocated later.
@@ -49,6 +73,8 @@ void dps__ring_opts_init(dps__ring_opts *o);
  *         wait), or DPS_ENOMEM (memory, or no file descriptor for the eventfd).
  */
 int dps__ring_create(dps__ring **out, const dps__ring_opts *o);
+/* (DPS_EINVAL also for a shard count that is not a power of two in [1, capacity], or a negative
+ * idle_spin_ns.) */
 
 /* Frees the ring and closes its eventfd. No thread may be using it. Items still inside are not
  * touched (the ring does not own them). NULL is a no-op. */
@@ -96,6 +122,13 @@ int dps__ring_wake_fd(const dps__ring *r);
  * The consumer is about to sleep on the wake fd. Returns false when an item is already published
  * (drain again instead of sleeping); returns true when it may sleep: any item published after this
  * call makes the fd readable. Every sleep must be preceded by this call, or a wake-up can be lost.
+ *
+ * First it looks, for up to idle_spin_ns, for a shard holding DPS__RING_SPIN_BATCH published items
+ * (fewer when the shard is smaller), and returns false as soon as one does, or at the end of the
+ * look if any item came at all. An announcement costs a membarrier (an interrupt on each core
+ * running one of our threads) and usually an eventfd write by a producer: a consumer that keeps
+ * catching up with its producers would pay that thousands of times a second, and one that drains
+ * each item as it comes would pull every cache line the producers are writing.
  */
 bool dps__ring_prepare_sleep(dps__ring *r);
 
@@ -113,12 +146,15 @@ void dps__ring_close(dps__ring *r);
 /* Observers: any thread, any time. Approximate while producers and the consumer run (relaxed
  * reads of counters that move on their own); exact when the ring is quiescent. */
 size_t dps__ring_capacity(const dps__ring *r);
+size_t dps__ring_shards(const dps__ring *r);
 /* Items claimed by producers and not yet drained, in [0, capacity]. */
 size_t dps__ring_depth(const dps__ring *r);
-/* The largest depth seen so far: sampled by the consumer at each drain, and set to the capacity
- * whenever a producer finds the ring full, so "it reached full" is never missed. */
+/* The largest depth seen so far: sampled by the consumer at each drain, and raised to at least a
+ * shard's capacity whenever a producer finds its shard full, so "it reached full" is never missed
+ * (with one shard: set to the capacity). */
 size_t dps__ring_high_water(const dps__ring *r);
-/* How many enqueue calls found the ring full (whether they then waited successfully or not). */
+/* How many enqueue calls found the ring (their shard) full, whether they then waited successfully
+ * or not. */
 uint64_t dps__ring_full_count(const dps__ring *r);
 /* How many times a producer wrote the wake fd (for tests and stats: one per consumer sleep at
  * most). */
