@@ -1,25 +1,23 @@
 /*
  * ring.c: the bounded multi-producer single-consumer ring (see ring.h for the contract).
  *
- * The algorithm is Dmitry Vyukov's bounded MPMC queue, with one consumer, a different sequence
- * encoding and a sleep/wake protocol on top.
+ * Positions are 64-bit and only grow (modulo 2^64); position p lives in slot p & mask. A slot holds
+ * one word: the item of the position it serves once that position is published, and EMPTY (the
+ * address of a private byte, which no caller can hand us) otherwise. There is no sequence number:
+ * the slot of position p is free for its producer exactly when the consumer has taken position
+ * p - capacity, i.e. when head > p - capacity, and the consumer writes EMPTY into a slot before it
+ * publishes the head that frees it. So the only thing a slot can hold besides EMPTY is the item of
+ * the one position the consumer will next look for there: a word per slot, 8 items per cache line
+ * (Vyukov's bounded queue, which this replaced, needs a sequence number beside each item: half as
+ * many items per line, and a load of that number before every claim).
  *
- * Positions are 64-bit and only grow (modulo 2^64); position p lives in slot p & mask. Each slot
- * carries a sequence number that says what the slot is ready for:
- *
- *   seq == 2p      the slot is free for the producer of position p
- *   seq == 2p + 1  the producer of position p has published its item; the consumer may take it
- *
- * and the consumer, having taken position p, frees the slot for position p + capacity by storing
- * 2(p + capacity). (Vyukov uses p and p + 1; doubling keeps "published p" and "free for p + 1"
- * apart, which they are not when the capacity is 1. The factor 2 costs one bit of the 64: the
- * arithmetic is modulo 2^64 and only differences between nearby positions are ever looked at.)
- *
- * A producer claims position p by a CAS of tail from p to p + 1, after seeing seq == 2p; then it
- * writes the item and publishes. It never looks at another producer's slot, so a producer preempted
- * between claim and publish delays nobody but the consumer, and only for the items behind it: the
- * consumer stops at a slot whose seq is not 2p + 1 and returns what it has. The CAS loop retries
- * only when another producer has moved tail, i.e. made progress: lock-free, no waiting.
+ * A producer claims position p by a CAS of tail from p to p + 1, after checking that p is within a
+ * capacity of head; it reads head only when the copy it keeps (head_seen, next to tail) says the
+ * shard may be full, about once per lap. Then it stores the item: that store publishes it. It never
+ * looks at another producer's slot, so a producer preempted between claim and publish delays nobody
+ * but the consumer, and only for the items behind it: the consumer stops at a slot still EMPTY and
+ * returns what it has. The CAS loop retries only when another producer has moved tail, i.e. made
+ * progress: lock-free, no waiting.
  *
  * Shards: all of the above happens within one shard; a ring is 1 to 16 shards of equal capacity,
  * each with its own tail, head and slots, and a thread always uses the same one (producer_id).
@@ -31,7 +29,7 @@
  * a producer, after publishing, checks the flag behind a light fence and, if set, exchanges it to
  * 0 and writes the eventfd: one writer per announcement. The fences are asymmetric (barrier.h): a
  * compiler barrier per enqueue, a membarrier system call per sleep. Before announcing, the
- * consumer looks for a batch for up to idle_spin_ns (look_for_batch).
+ * consumer looks for a batch for up to idle_look_ns (look_for_batch).
  *
  * Cache lines: each shard's tail (hammered by its producers) and head (the consumer's), the wake
  * flag (read by every producer, written once per consumer sleep), the consumer's cursor and the
@@ -42,6 +40,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -58,15 +57,18 @@
 #define DPS__RING_MAX_SHARDS 16
 #define DPS__RING_MIN_SHARD 1024 /* dps__ring_default_shards: the smallest shard it makes */
 
-typedef struct dps__ring_slot {
-  _Atomic uint64_t seq; /* see the encoding above */
-  void *item;           /* written by the producer before publishing; read by the consumer after */
-} dps__ring_slot;
+/* A slot: EMPTY, or the published item of the position it serves (see above). */
+typedef _Atomic(void *) dps__ring_slot;
+
+static char empty_byte;
+#define EMPTY ((void *)&empty_byte)
 
 /* One shard's positions. Its slots are r->slots[shard index << shard_bits ...]. */
 typedef struct dps__ring_shard {
-  /* Producers of this shard: the next position to claim. */
+  /* Producers of this shard: the next position to claim, and the last head one of them read
+   * (a lower bound of head: it only lags). */
   alignas(DPS__CACHELINE) _Atomic uint64_t tail;
+  _Atomic uint64_t head_seen;
   /* Consumer: the next position to take. Written only by the consumer, after each drain; read by
    * the consumer and by observers (depth). */
   alignas(DPS__CACHELINE) _Atomic uint64_t head;
@@ -82,7 +84,7 @@ struct dps__ring {
   unsigned shard_mask; /* shards - 1 */
   uint64_t cap;        /* all shards */
   int64_t full_wait_ns;
-  int64_t idle_spin_ns;
+  int64_t idle_look_ns;
   dps__wakefd wake;
   bool asym; /* the sleep/wake fences are asymmetric (membarrier); see barrier.h */
 
@@ -125,7 +127,7 @@ void dps__ring_opts_init(dps__ring_opts *o) {
   o->full_wait_ns = 0;
   o->initial_index = 0;
   o->shards = 1;
-  o->idle_spin_ns = DPS__RING_IDLE_SPIN_NS;
+  o->idle_look_ns = DPS__RING_IDLE_LOOK_NS;
 }
 
 size_t dps__ring_default_shards(size_t capacity) {
@@ -144,7 +146,7 @@ int dps__ring_create(dps__ring **out, const dps__ring_opts *o) {
   size_t cap = o->capacity, shards = o->shards;
   if (!pow2(cap) || cap > DPS__RING_MAX_CAPACITY) return DPS_EINVAL;
   if (!pow2(shards) || shards > cap) return DPS_EINVAL;
-  if (o->full_wait_ns < 0 || o->idle_spin_ns < 0) return DPS_EINVAL;
+  if (o->full_wait_ns < 0 || o->idle_look_ns < 0) return DPS_EINVAL;
 
   dps__ring *r = aligned_alloc(DPS__CACHELINE, sizeof *r);
   if (!r) return DPS_ENOMEM;
@@ -166,22 +168,17 @@ int dps__ring_create(dps__ring **out, const dps__ring_opts *o) {
   r->shard_mask = (unsigned)(shards - 1);
   r->cap = cap;
   r->full_wait_ns = o->full_wait_ns;
-  r->idle_spin_ns = o->idle_spin_ns;
+  r->idle_look_ns = o->idle_look_ns;
   r->asym = dps__asym_fence_init();
 
-  /* In each shard, slot i first serves the position p in [start, start + shard_cap) with
-   * p & mask == i. Plain initialization: the ring is not shared until create returns, and whoever
-   * shares it does so through a synchronizing hand-off (thread creation, a mutex), which publishes
-   * these stores. */
+  /* Every slot EMPTY; every shard starts at the same position. Plain initialization: the ring is
+   * not shared until create returns, and whoever shares it does so through a synchronizing
+   * hand-off (thread creation, a mutex), which publishes these stores. */
   uint64_t start = o->initial_index;
+  for (size_t i = 0; i < cap; i++) atomic_init(&r->slots[i], EMPTY);
   for (size_t k = 0; k < shards; k++) {
-    dps__ring_slot *slots = r->slots + (k << r->shard_bits);
-    for (uint64_t j = 0; j < r->shard_cap; j++) {
-      uint64_t p = start + j;
-      atomic_init(&slots[p & r->mask].seq, 2 * p);
-      slots[p & r->mask].item = NULL;
-    }
     atomic_init(&r->shard[k].tail, start);
+    atomic_init(&r->shard[k].head_seen, start);
     atomic_init(&r->shard[k].head, start);
   }
   r->next_shard = 0;
@@ -230,43 +227,49 @@ static void raise_high_water(dps__ring *r, uint64_t v) {
 static int try_enqueue(dps__ring *r, void *item, bool may_wake) {
   unsigned k = producer_id() & r->shard_mask;
   dps__ring_shard *sh = &r->shard[k];
-  /* Relaxed: tail is only a hint of where to try; the CAS below decides, and the slot's seq
-   * (acquire) is what tells whether the slot may be written. */
+  /* Relaxed: tail is only a hint of where to try; the CAS below decides. */
   uint64_t pos = atomic_load_explicit(&sh->tail, memory_order_relaxed);
-  dps__ring_slot *s;
+  /* Acquire: pairs with the release store of head_seen by the producer that read head (see
+   * below), which acquired head from the consumer: a chain that orders the consumer's EMPTY store
+   * into the slot we claim before our store of the item. */
+  uint64_t seen = atomic_load_explicit(&sh->head_seen, memory_order_acquire);
   for (;;) {
-    s = slot_of(r, k, pos);
-    /* Acquire: pairs with the consumer's release when it freed this slot, so its read of the old
-     * item happens before our write of the new one. */
-    uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
-    int64_t dif = (int64_t)(seq - 2 * pos);
-    if (dif == 0) {
-      /* The slot is free for position pos: claim pos. Relaxed is enough: the CAS only elects one
-       * producer per position (atomicity, not ordering); the slot's acquire above already ordered
-       * us after the consumer, and our release store of seq below publishes the item. On failure
-       * pos is reloaded with the tail another producer advanced. */
-      if (atomic_compare_exchange_weak_explicit(&sh->tail, &pos, pos + 1, memory_order_relaxed,
-                                                memory_order_relaxed))
-        break;
-    } else if (dif < 0) {
-      /* The slot still holds position pos - shard_cap (not yet taken by the consumer): the shard
-       * looks full. If tail has moved since we read pos, other producers made progress and our
-       * view is stale: retry at the new tail. If not, it is full now. */
-      uint64_t now = atomic_load_explicit(&sh->tail, memory_order_relaxed);
-      if (now == pos) return DPS_EFULL;
-      pos = now;
-    } else {
-      /* Another producer claimed pos already (and perhaps published): move on. */
+    int64_t ahead = (int64_t)(pos - seen);
+    if (ahead < 0) {
+      /* Our tail is older than a head: others claimed and the consumer took past it. Relaxed, as
+       * above. */
       pos = atomic_load_explicit(&sh->tail, memory_order_relaxed);
+      continue;
     }
+    if ((uint64_t)ahead >= r->shard_cap) {
+      /* Maybe full: look at head itself. Acquire: pairs with the consumer's release of head, so
+       * its reads of the items it took and its EMPTY stores into their slots happen before our
+       * store into the slot of pos (freed once head > pos - shard_cap). */
+      seen = atomic_load_explicit(&sh->head, memory_order_acquire);
+      ahead = (int64_t)(pos - seen);
+      if (ahead < 0) continue; /* as above */
+      /* Full when head was read: tail was at least pos then, so tail - head >= capacity. */
+      if ((uint64_t)ahead >= r->shard_cap) return DPS_EFULL;
+      /* Release: passes the consumer's stores on to producers that trust this copy (their
+       * acquire above). A slower producer may overwrite a newer copy with an older head; that
+       * costs its readers one more look at head, nothing else: an older head only clears fewer
+       * positions. */
+      atomic_store_explicit(&sh->head_seen, seen, memory_order_release);
+    }
+    /* Claim pos. Relaxed is enough for the CAS: it only elects one producer per position
+     * (atomicity, not ordering); the ordering after the consumer comes from the acquires above,
+     * and our release store below publishes the item. On failure pos is reloaded with the tail
+     * another producer advanced. */
+    if (atomic_compare_exchange_weak_explicit(&sh->tail, &pos, pos + 1, memory_order_relaxed,
+                                              memory_order_relaxed))
+      break;
   }
-
-  s->item = item;
-  /* Publish. Release: pairs with the consumer's acquire of seq, so it sees the item. */
-  atomic_store_explicit(&s->seq, 2 * pos + 1, memory_order_release);
+  /* Publish. Release: pairs with the consumer's acquire load of the slot, so whatever the item
+   * points to, written before this call, is visible to it. */
+  atomic_store_explicit(slot_of(r, k, pos), item, memory_order_release);
   if (!may_wake) return DPS_OK; /* the consumer itself: awake (dps__ring_enqueue_consumer) */
   /* This store, the fence and the load of `sleeping` are the light half of a store-buffering pair
-   * with dps__ring_prepare_sleep (store sleeping; heavy fence; load each shard's next seq): at
+   * with dps__ring_prepare_sleep (store sleeping; heavy fence; load each shard's next slot): at
    * least one side sees the other's store, so either the consumer sees this item and stays awake,
    * or we see its announcement and wake it. Without a store-load fence on both sides both could
    * miss. The light fence is a compiler barrier when the consumer's is a membarrier (measured: a
@@ -275,7 +278,7 @@ static int try_enqueue(dps__ring *r, void *item, bool may_wake) {
   dps__asym_fence_light(r->asym);
   if (atomic_load_explicit(&r->sleeping, memory_order_relaxed) != 0 &&
       /* Relaxed: the exchange only elects one writer per announcement; the item's visibility to
-       * the consumer comes from seq, not from the fd. */
+       * the consumer comes from its slot, not from the fd. */
       atomic_exchange_explicit(&r->sleeping, 0, memory_order_relaxed) != 0) {
     atomic_fetch_add_explicit(&r->wake_count, 1, memory_order_relaxed); /* statistic */
     dps__wakefd_signal(&r->wake);
@@ -299,9 +302,10 @@ static int wait_for_room(dps__ring *r, void *item, int64_t wait_ns) {
   atomic_fetch_add_explicit(&r->waiters, 1, memory_order_relaxed);
   int rc;
   for (;;) {
-    /* Pairs with the fence in dps__ring_drain (free slots; fence; load waiters). Ours is
-     * (store waiters; fence; load seq in try_enqueue): two seq_cst fences forbid both loads
-     * missing the other store, so either we see the slot the consumer freed, or the consumer sees
+    /* Pairs with the fence in dps__ring_drain (store head; fence; load waiters). Ours is
+     * (store waiters; fence; load head in try_enqueue, which a full shard always reads): two
+     * seq_cst fences forbid both loads missing the other store, so either we see the room the
+     * consumer made, or the consumer sees
      * waiters > 0 and broadcasts, which it can only do once we are inside pthread_cond_timedwait
      * (it must take the mutex we hold). No lost wake-up. */
     atomic_thread_fence(memory_order_seq_cst);
@@ -361,17 +365,21 @@ static size_t drain_shard(dps__ring *r, unsigned k, void **out, size_t max) {
   size_t n = 0;
   while (n < max) {
     dps__ring_slot *s = slot_of(r, k, pos);
-    /* Acquire: pairs with the producer's publishing store, so the item written before it is
-     * visible here. Anything but 2pos + 1 means not published yet: stop, never spin. */
-    if (atomic_load_explicit(&s->seq, memory_order_acquire) != 2 * pos + 1) break;
-    out[n++] = s->item;
-    /* Release: our read of the item happens before the producer one lap ahead (which acquires
-     * this seq) overwrites it. */
-    atomic_store_explicit(&s->seq, 2 * (pos + r->shard_cap), memory_order_release);
+    /* Acquire: pairs with the producer's publishing store, so what the item points to is visible
+     * here. EMPTY means not published yet (claimed or not): stop, never spin. The slot cannot hold
+     * another position's item: pos - shard_cap was taken, and pos + shard_cap cannot be claimed
+     * before we move head past pos. */
+    void *item = atomic_load_explicit(s, memory_order_acquire);
+    if (item == EMPTY) break;
+    out[n++] = item;
+    /* Relaxed: the release of head below publishes this store to the producer of
+     * pos + shard_cap, which acquires head before it may claim that position. */
+    atomic_store_explicit(s, EMPTY, memory_order_relaxed);
     pos++;
   }
-  /* Relaxed: head is read only by this thread and by observers (depth); producers never read it. */
-  if (n) atomic_store_explicit(&sh->head, pos, memory_order_relaxed);
+  /* Release: frees the slots just emptied (see try_enqueue's acquire of head). Observers (depth)
+   * read it relaxed. */
+  if (n) atomic_store_explicit(&sh->head, pos, memory_order_release);
   return n;
 }
 
@@ -399,14 +407,6 @@ size_t dps__ring_drain(dps__ring *r, void **out, size_t max) {
 
 int dps__ring_wake_fd(const dps__ring *r) { return r->wake.rfd; }
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield" ::: "memory");
-#endif
-}
-
 static int64_t mono_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -414,11 +414,12 @@ static int64_t mono_ns(void) {
 }
 
 /* True when shard @p k's position head + @p ahead is published. @p ahead < shard_cap, so the slot
- * holds either that position or one the consumer freed. Relaxed: the callers only decide whether
- * to drain (whose acquire orders the items) or to announce a sleep (whose fence orders this). */
+ * is EMPTY or holds that position's item (see drain_shard). Relaxed: the callers only decide
+ * whether to drain (whose acquire orders the items) or to announce a sleep (whose fence orders
+ * this). */
 static inline bool published_ahead(const dps__ring *r, unsigned k, uint64_t ahead) {
   uint64_t pos = atomic_load_explicit(&r->shard[k].head, memory_order_relaxed) + ahead;
-  return atomic_load_explicit(&slot_of(r, k, pos)->seq, memory_order_relaxed) == 2 * pos + 1;
+  return atomic_load_explicit(slot_of(r, k, pos), memory_order_relaxed) != EMPTY;
 }
 
 static bool any_published(const dps__ring *r, uint64_t ahead) {
@@ -427,19 +428,22 @@ static bool any_published(const dps__ring *r, uint64_t ahead) {
   return false;
 }
 
-/* The look before a sleep (see ring.h): up to idle_spin_ns for a batch in some shard. True when
- * the consumer should drain instead of sleeping. Bounded by the clock, read once per 8 looks (a
- * clock read costs more than a look). */
+/* The look before a sleep (see ring.h): up to idle_look_ns for a batch in some shard, yielding the
+ * CPU between looks. True when the consumer should drain instead of sleeping.
+ *
+ * Why yield rather than spin with a pause: measured with bench_ring, a look every ~40 ns (pause)
+ * pulls the very cache line the producers are about to write, and where producers outnumber the
+ * cores it takes a core share they could use. sched_yield() returns at once when nothing else is
+ * runnable on this core (a look every few hundred ns), and otherwise lets a producer run and fill a
+ * batch: 4 producers on 2 cores went from 87 to 252 M items/s, 1 producer from 77 to 88. */
 static bool look_for_batch(const dps__ring *r) {
-  if (r->idle_spin_ns <= 0) return false;
-  uint64_t batch = r->shard_cap < DPS__RING_SPIN_BATCH ? r->shard_cap : DPS__RING_SPIN_BATCH;
-  int64_t until = mono_ns() + r->idle_spin_ns;
+  if (r->idle_look_ns <= 0) return false;
+  uint64_t batch = r->shard_cap < DPS__RING_LOOK_BATCH ? r->shard_cap : DPS__RING_LOOK_BATCH;
+  int64_t until = mono_ns() + r->idle_look_ns;
   for (;;) {
-    for (int i = 0; i < 8; i++) {
-      if (any_published(r, batch - 1)) return true;
-      cpu_relax();
-    }
+    if (any_published(r, batch - 1)) return true;
     if (mono_ns() >= until) return any_published(r, 0);
+    sched_yield();
   }
 }
 

@@ -49,14 +49,14 @@ typedef struct dps__ring_opts {
    * dps__ring_default_shards() gives the library's choice for this machine. */
   size_t shards;
   /* How long dps__ring_prepare_sleep() looks for a batch of items before it announces the sleep,
-   * in nanoseconds; 0 announces at once. Default DPS__RING_IDLE_SPIN_NS. See there. */
-  int64_t idle_spin_ns;
+   * in nanoseconds; 0 announces at once. Default DPS__RING_IDLE_LOOK_NS. See there. */
+  int64_t idle_look_ns;
 } dps__ring_opts;
 
 /* The default look before sleeping (2 us), and the batch it looks for: a consumer that drains
  * fewer items than this per call reads the very cache lines the producers are writing. */
-#define DPS__RING_IDLE_SPIN_NS 2000
-#define DPS__RING_SPIN_BATCH 64
+#define DPS__RING_IDLE_LOOK_NS 2000
+#define DPS__RING_LOOK_BATCH 64
 
 /* Fills @p o with the defaults above. */
 void dps__ring_opts_init(dps__ring_opts *o);
@@ -74,7 +74,7 @@ size_t dps__ring_default_shards(size_t capacity);
  */
 int dps__ring_create(dps__ring **out, const dps__ring_opts *o);
 /* (DPS_EINVAL also for a shard count that is not a power of two in [1, capacity], or a negative
- * idle_spin_ns.) */
+ * idle_look_ns.) */
 
 /* Frees the ring and closes its eventfd. No thread may be using it. Items still inside are not
  * touched (the ring does not own them). NULL is a no-op. */
@@ -123,9 +123,9 @@ int dps__ring_wake_fd(const dps__ring *r);
  * (drain again instead of sleeping); returns true when it may sleep: any item published after this
  * call makes the fd readable. Every sleep must be preceded by this call, or a wake-up can be lost.
  *
- * First it looks, for up to idle_spin_ns, for a shard holding DPS__RING_SPIN_BATCH published items
- * (fewer when the shard is smaller), and returns false as soon as one does, or at the end of the
- * look if any item came at all. An announcement costs a membarrier (an interrupt on each core
+ * First it looks, for up to idle_look_ns and yielding the CPU between looks, for a shard holding
+ * DPS__RING_LOOK_BATCH published items (fewer when the shard is smaller), and returns false as soon
+ * as one does, or at the end of the look if any item came at all. An announcement costs a membarrier (an interrupt on each core
  * running one of our threads) and usually an eventfd write by a producer: a consumer that keeps
  * catching up with its producers would pay that thousands of times a second, and one that drains
  * each item as it comes would pull every cache line the producers are writing.
