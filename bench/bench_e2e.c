@@ -243,6 +243,7 @@ static int run_mem(size_t n) {
   dps_config c;
   base_config(&c, url, &t);
   c.queue_capacity = (size_t)1 << 20;
+  c.queue_shards = 1; /* this thread alone fills the whole queue */
   dps_reporter *r;
   dps_error err;
   if (dps_reporter_new(&r, &c, &err)) {

@@ -245,6 +245,7 @@ int dps_cmd_load(int argc, char **argv) {
   dps_config_init(&o.cfg);
   o.cfg.max_attempts = 1;
   o.cfg.adaptive_rate = 0; /* measure the service: never hold the load back ourselves */
+  o.cfg.queue_shards = 1;  /* one thread submits (the scheduler, or the sender's callback) */
   if (dps_cli_reporter_config(PROG, &a.net, &o.cfg)) return DPS_EXIT_USAGE;
   if (!a.rate && !a.ramp)
     return dps_cli_error(PROG, "--rate is required: N per second, or max (or a --ramp)"),

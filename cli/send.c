@@ -224,6 +224,7 @@ int dps_cmd_send(int argc, char **argv) {
   dps_config *c = &so.cfg;
   dps_config_init(c);
   c->max_body_bytes = max_body;
+  c->queue_shards = 1; /* one thread submits: it can fill the whole queue */
   unsigned long long num;
   if (a.generate) {
     if (dps_cli_uint(PROG, "--generate", a.generate, 1, 1000000000ULL, &num)) return DPS_EXIT_USAGE;

@@ -327,6 +327,14 @@ static void test_submit_refusals(void **state) {
   c.queue_capacity = 1000;
   assert_int_equal(dps_reporter_new(&r, &c, &err), DPS_EINVAL);
   assert_string_equal(err.field, "queue_capacity");
+  size_t bad_shards[] = {3, 2048}; /* not a power of two; more shards than the 1024 slots */
+  for (size_t i = 0; i < 2; i++) {
+    dps_config_init(&c);
+    c.queue_capacity = 1024;
+    c.queue_shards = bad_shards[i];
+    assert_int_equal(dps_reporter_new(&r, &c, &err), DPS_EINVAL);
+    assert_string_equal(err.field, "queue_shards");
+  }
   dps_config_init(&c);
   c.region = "us-east-1";
   c.access_key_id = KEY_ID;
@@ -353,6 +361,7 @@ static void test_concurrent_producers(void **state) {
   session t;
   session_begin(&t, auth_args, per * threads);
   t.c.queue_capacity = 1024;
+  t.c.queue_shards = 4; /* a shard of 256 per producer: full often, retried */
   session_open(&t);
   pthread_t th[4];
   producer p[4];
@@ -530,6 +539,48 @@ static void test_unreachable_endpoint_expires(void **state) {
   seen_free(&t.s);
 }
 
+/* One thread fills only its shard, and the refusal says so. The sender is attached to a loop
+ * nobody runs until the end, so it never drains meanwhile: what the queue holds stays there. */
+static void test_one_thread_fills_its_shard(void **state) {
+  (void)state;
+  assert_int_equal(evthread_use_pthreads(), 0); /* before the base: it must be lockable */
+  struct event_base *base = event_base_new();
+  assert_non_null(base);
+  dps_config c;
+  dps_config_init(&c);
+  c.endpoint_url = "http://127.0.0.1:9"; /* never reached: the loop does not run */
+  c.region = "us-east-1";
+  c.access_key_id = KEY_ID;
+  c.secret_access_key = SECRET;
+  c.event_base = base;
+  c.queue_capacity = 2048;
+  c.queue_shards = 2;
+  dps_reporter *r;
+  dps_error err;
+  assert_int_equal(dps_reporter_new(&r, &c, &err), DPS_OK);
+  size_t accepted = 0;
+  int rc;
+  for (;;) {
+    char tid[32];
+    snprintf(tid, sizeof tid, "task-%zu", accepted);
+    dps_update u = {.task_id = tid, .task_id_len = DPS_NTS, .task_status = DPS_TASK_FINISHED};
+    if ((rc = dps_submit(r, &u, NULL, &err)) != DPS_OK) break;
+    accepted++;
+  }
+  assert_int_equal(rc, DPS_EFULL);
+  assert_int_equal(accepted, 1024);
+  assert_non_null(strstr(err.message, "this thread's shard: 1024 of the 2048"));
+  dps_stats st;
+  dps_stats_get(r, &st);
+  assert_int_equal(st.queued, 1024);
+  pthread_t loop;
+  assert_int_equal(pthread_create(&loop, NULL, run_loop, base), 0);
+  dps_reporter_close(r, 0); /* everything left expires */
+  event_base_loopbreak(base);
+  pthread_join(loop, NULL);
+  event_base_free(base);
+}
+
 int main(void) {
   watchdog_start(240); /* ctest gives 300 s */
   const struct CMUnitTest tests[] = {
@@ -543,6 +594,7 @@ int main(void) {
       cmocka_unit_test(test_unreachable_endpoint_expires),
       cmocka_unit_test(test_callback_submits),
       cmocka_unit_test(test_deadline_cuts_an_attempt_short),
+      cmocka_unit_test(test_one_thread_fills_its_shard),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /*
  * test_ring.c: single-threaded and small multi-threaded tests for queue/ring.c: argument checks,
  * capacities 1 and 2, full and empty transitions, index wraparound past 2^32, 2^63 and 2^64, the
- * wake fd protocol step by step, the full-ring wait (timeout, release by the consumer, close).
+ * wake fd protocol step by step, the full-ring wait (timeout, release by the consumer, close),
+ * shards (one per thread, drained in turn), the default shard count, the look before a sleep.
  * The heavy concurrent tests (stress, lost wake-ups, many producers) are in test_ring_stress.c.
  */
 #include <poll.h>
@@ -11,7 +12,9 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 /* cmocka after the headers it needs. */
 #include <cmocka.h>
@@ -57,6 +60,20 @@ static void test_create_rejects(void **state) {
   dps__ring_opts_init(&o);
   o.full_wait_ns = -1;
   assert_int_equal(dps__ring_create(&r, &o), DPS_EINVAL);
+  size_t bad_shards[] = {0, 3, 12, 32};
+  for (size_t i = 0; i < sizeof bad_shards / sizeof bad_shards[0]; i++) {
+    dps__ring_opts_init(&o);
+    o.capacity = 16; /* 32 shards: more than the capacity */
+    o.shards = bad_shards[i];
+    assert_int_equal(dps__ring_create(&r, &o), DPS_EINVAL);
+    assert_null(r);
+  }
+  dps__ring_opts_init(&o);
+  o.idle_look_ns = -1;
+  assert_int_equal(dps__ring_create(&r, &o), DPS_EINVAL);
+  dps__ring_opts_init(&o);
+  assert_int_equal(o.shards, 1);
+  assert_int_equal(o.idle_look_ns, DPS__RING_IDLE_LOOK_NS);
   dps__ring_opts_init(&o);
   assert_int_equal(o.capacity, 65536);
   assert_int_equal(o.full_wait_ns, 0);
@@ -323,6 +340,162 @@ static void test_depth_and_high_water(void **state) {
   dps__ring_destroy(r);
 }
 
+static dps__ring *make_sharded(size_t cap, size_t shards, int64_t look_ns) {
+  dps__ring_opts o;
+  dps__ring_opts_init(&o);
+  o.capacity = cap;
+  o.shards = shards;
+  o.idle_look_ns = look_ns;
+  dps__ring *r = NULL;
+  assert_int_equal(dps__ring_create(&r, &o), DPS_OK);
+  assert_int_equal(dps__ring_shards(r), shards);
+  return r;
+}
+
+static void test_default_shards(void **state) {
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  size_t caps[] = {1, 2, 1024, 2048, 4096, 65536, (size_t)1 << 30};
+  for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+    size_t s = dps__ring_default_shards(caps[i]);
+    assert_true(s >= 1 && s <= 16 && (s & (s - 1)) == 0);
+    assert_true(s == 1 || caps[i] / s >= 1024); /* a shard holds at least 1024 */
+    assert_true(s <= (size_t)(cpus < 1 ? 1 : 2 * cpus) * 2); /* about twice the CPUs */
+  }
+  assert_int_equal(dps__ring_default_shards(1024), 1); /* too small to split */
+  size_t big = dps__ring_default_shards((size_t)1 << 30);
+  if (cpus <= 1) {
+    assert_int_equal(big, 1);
+  } else {
+    size_t want = 1;
+    while (want < 2 * (size_t)cpus && want < 16) want *= 2;
+    assert_int_equal(big, want);
+  }
+}
+
+typedef struct filler {
+  dps__ring *r;
+  uintptr_t tag; /* items are tag * 1000 + n */
+  int accepted;
+} filler;
+
+/* Enqueues until the ring refuses; a thread of its own, so it gets a shard of its own. */
+static void *fill_main(void *p) {
+  filler *f = p;
+  while (dps__ring_enqueue(f->r, item(f->tag * 1000 + (uintptr_t)f->accepted + 1)) == DPS_OK)
+    f->accepted++;
+  return NULL;
+}
+
+static void test_shard_per_thread(void **state) {
+  /* 16 slots in 4 shards of 4. Threads are numbered in the order they first enqueue, round robin
+   * over the shards: four threads started one after the other take the four shards. */
+  dps__ring *r = make_sharded(16, 4, 0);
+  filler f[5];
+  for (int i = 0; i < 5; i++) {
+    f[i] = (filler){r, (uintptr_t)(i + 1), 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, fill_main, &f[i]), 0);
+    pthread_join(t, NULL);
+  }
+  for (int i = 0; i < 4; i++) assert_int_equal(f[i].accepted, 4); /* its shard, no more */
+  assert_int_equal(f[4].accepted, 0); /* the fifth shares the first one's shard: full */
+  assert_int_equal(dps__ring_depth(r), 16);
+  assert_int_equal(dps__ring_full_count(r), 5);
+  assert_true(dps__ring_high_water(r) >= 4);
+  /* One item per drain: the shards take turns, so four drains bring one item of each thread. */
+  void *out[16];
+  bool seen[5] = {false};
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(dps__ring_drain(r, out, 1), 1);
+    uintptr_t tag = (uintptr_t)out[0] / 1000;
+    assert_true(tag >= 1 && tag <= 4);
+    assert_false(seen[tag]);
+    seen[tag] = true;
+    assert_int_equal((uintptr_t)out[0] % 1000, 1); /* each thread's first item first */
+  }
+  /* The rest in one drain: every thread's items in its order. */
+  assert_int_equal(dps__ring_drain(r, out, 16), 12);
+  uintptr_t next[5] = {0, 2, 2, 2, 2};
+  for (int i = 0; i < 12; i++) {
+    uintptr_t tag = (uintptr_t)out[i] / 1000, n = (uintptr_t)out[i] % 1000;
+    assert_true(tag >= 1 && tag <= 4);
+    assert_int_equal(n, next[tag]);
+    next[tag]++;
+  }
+  assert_int_equal(dps__ring_depth(r), 0);
+  /* Room again for a thread of the first shard. */
+  f[4].accepted = 0;
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, fill_main, &f[4]), 0);
+  pthread_join(t, NULL);
+  assert_int_equal(f[4].accepted, 4);
+  dps__ring_destroy(r);
+}
+
+typedef struct late_producer {
+  dps__ring *r;
+  int after_ms;
+  int count;
+} late_producer;
+
+static void *late_main(void *p) {
+  late_producer *l = p;
+  sleep_ms(l->after_ms);
+  for (int i = 0; i < l->count; i++)
+    if (dps__ring_enqueue(l->r, item((uintptr_t)i + 1)) != DPS_OK) abort();
+  return NULL;
+}
+
+/* prepare_sleep on an empty ring while @p count items arrive after 20 ms, with a look of 300 ms:
+ * returns what prepare_sleep returned and how long it took. */
+static bool look_with_late_items(dps__ring *r, int count, double *took) {
+  late_producer l = {r, 20, count};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, late_main, &l), 0);
+  double t0 = now_s();
+  bool may_sleep = dps__ring_prepare_sleep(r);
+  *took = now_s() - t0;
+  pthread_join(t, NULL);
+  return may_sleep;
+}
+
+static void test_look_before_sleep(void **state) {
+  void *out[128];
+  double took;
+  /* A batch (64) arrives during the look: no sleep, and no announcement (no fd write), as soon as
+   * the batch is there, well before the look runs out. */
+  dps__ring *r = make_sharded(1024, 1, 300LL * 1000000);
+  assert_false(look_with_late_items(r, 64, &took));
+  assert_true(took >= 0.015 && took < 0.25);
+  assert_int_equal(dps__ring_wake_count(r), 0);
+  assert_false(fd_readable(dps__ring_wake_fd(r)));
+  assert_int_equal(dps__ring_drain(r, out, 128), 64);
+  /* A single item: the look runs its full time hoping for more, then drains it: no sleep. */
+  assert_false(look_with_late_items(r, 1, &took));
+  assert_true(took >= 0.29);
+  assert_int_equal(dps__ring_wake_count(r), 0);
+  assert_int_equal(dps__ring_drain(r, out, 128), 1);
+  /* Nothing at all: the full look, then the announcement, and a later item writes the fd. */
+  double t0 = now_s();
+  assert_true(dps__ring_prepare_sleep(r));
+  assert_true(now_s() - t0 >= 0.29);
+  assert_int_equal(dps__ring_enqueue(r, item(7)), DPS_OK);
+  assert_true(fd_readable(dps__ring_wake_fd(r)));
+  assert_int_equal(dps__ring_wake_count(r), 1);
+  dps__ring_destroy(r);
+  /* Shards: a batch in any shard ends the look; a smaller shard's batch is its capacity. */
+  r = make_sharded(64, 4, 300LL * 1000000); /* shards of 16 */
+  assert_false(look_with_late_items(r, 16, &took));
+  assert_true(took < 0.25);
+  dps__ring_destroy(r);
+  /* No look: an empty ring announces at once. */
+  r = make_sharded(1024, 1, 0);
+  t0 = now_s();
+  assert_true(dps__ring_prepare_sleep(r));
+  assert_true(now_s() - t0 < 0.1);
+  dps__ring_destroy(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_create_rejects),
@@ -338,6 +511,9 @@ int main(void) {
       cmocka_unit_test(test_waiters_released_by_consumer),
       cmocka_unit_test(test_close_releases_waiters),
       cmocka_unit_test(test_depth_and_high_water),
+      cmocka_unit_test(test_default_shards),
+      cmocka_unit_test(test_shard_per_thread),
+      cmocka_unit_test(test_look_before_sleep),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,9 @@
  *  - lost wake-ups: many rounds of the consumer sleeping in poll() with a timeout that fails the
  *    test, producers enqueuing one item at a time at random moments;
  *  - more producers than cores (16 on this 2-core machine), a small ring, fail-fast and waiting
- *    producers mixed: everything arrives, nothing hangs.
+ *    producers mixed: everything arrives, nothing hangs;
+ *  - each of those again with the ring in 4 shards (producers spread over them, the consumer
+ *    draining them in turn and sleeping only when all are empty).
  * Items encode (producer id, sequence number) in the pointer value. The 4 x 1,000,000 stress keeps
  * its full count under TSan (about 4 s here); the other tests shrink under a sanitizer.
  * DPS_RING_STRESS_N overrides the per-producer count of the stress tests.
@@ -119,11 +121,12 @@ typedef struct run_stats {
  * in batches of @p batch, sleeping on the wake fd whenever the ring is empty. A poll() that times
  * out after @p poll_timeout_ms fails the test (a lost wake-up: producers never pause that long).
  */
-static run_stats run(size_t cap, int np, uint64_t count, int64_t wait_ns_odd, int delay_mode,
-                     size_t batch, int poll_timeout_ms) {
+static run_stats run(size_t cap, size_t shards, int np, uint64_t count, int64_t wait_ns_odd,
+                     int delay_mode, size_t batch, int poll_timeout_ms) {
   dps__ring_opts o;
   dps__ring_opts_init(&o);
   o.capacity = cap;
+  o.shards = shards;
   dps__ring *r = NULL;
   assert_int_equal(dps__ring_create(&r, &o), DPS_OK);
   producer *ps = calloc((size_t)np, sizeof *ps);
@@ -184,9 +187,9 @@ static run_stats run(size_t cap, int np, uint64_t count, int64_t wait_ns_odd, in
   /* One write per announcement at most: no syscall per item. */
   assert_true(wakes <= st.announces);
   print_message(
-      "    %d producers x %llu, cap %zu: %.2f s, %llu batches, %llu sleeps, %llu wakes, "
+      "    %d producers x %llu, cap %zu in %zu shards: %.2f s, %llu batches, %llu sleeps, %llu wakes, "
       "high water %zu, %llu full\n",
-      np, (unsigned long long)count, cap, st.seconds, (unsigned long long)st.batches,
+      np, (unsigned long long)count, cap, shards, st.seconds, (unsigned long long)st.batches,
       (unsigned long long)st.sleeps, (unsigned long long)wakes, dps__ring_high_water(r),
       (unsigned long long)dps__ring_full_count(r));
   free(out);
@@ -198,19 +201,19 @@ static run_stats run(size_t cap, int np, uint64_t count, int64_t wait_ns_odd, in
 
 static void test_stress_4x(void **state) {
   /* 4 x 1,000,000 through a 1024-slot ring, drained 64 at a time. */
-  run(1024, 4, per_producer(1000000, 1000000), 0, 0, 64, 10000); /* ~4 s under TSan */
+  run(1024, 1, 4, per_producer(1000000, 1000000), 0, 0, 64, 10000); /* ~4 s under TSan */
 }
 
 static void test_stress_4x_waiting_producers(void **state) {
   /* The same with half the producers on the waiting policy and a ring small enough to fill. */
-  run(64, 4, per_producer(1000000, 250000) / 4, 1000LL * 1000000LL, 0, 16, 10000);
+  run(64, 1, 4, per_producer(1000000, 250000) / 4, 1000LL * 1000000LL, 0, 16, 10000);
 }
 
 static void test_no_lost_wakeup(void **state) {
   /* Two producers, one item at a time at random moments; the consumer sleeps whenever the ring is
    * empty. Any lost wake-up shows as a 2 s poll timeout, which fails. */
   uint64_t n = SANITIZED ? 3000 : 20000;
-  run_stats st = run(256, 2, n, 0, 1, 64, 2000);
+  run_stats st = run(256, 1, 2, n, 0, 1, 64, 2000);
   assert_true(st.sleeps >= n / 4); /* the sleep path really ran many rounds */
 }
 
@@ -219,7 +222,32 @@ static void test_more_producers_than_cores(void **state) {
    * mid-enqueue. It must finish (the ctest timeout would catch a hang; a stall would be minutes).
    */
   double t0 = now_s();
-  run(64, 16, per_producer(1000000, 250000) / 16, 1000LL * 1000000LL, 0, 32, 10000);
+  run(64, 1, 16, per_producer(1000000, 250000) / 16, 1000LL * 1000000LL, 0, 32, 10000);
+  assert_true(now_s() - t0 < 120.0);
+}
+
+/* The same four with the ring in 4 shards. Each producer keeps to one shard (so its order holds),
+ * the consumer drains the shards in turn, and it sleeps only when every shard is empty. */
+static void test_stress_4x_sharded(void **state) {
+  run(4096, 4, 4, per_producer(1000000, 250000), 0, 0, 64, 10000);
+}
+
+static void test_stress_4x_waiting_producers_sharded(void **state) {
+  /* 4 x 16 slots: the shards fill, and waiting producers are released by drains of any shard. */
+  run(64, 4, 4, per_producer(1000000, 250000) / 4, 1000LL * 1000000LL, 0, 16, 10000);
+}
+
+static void test_no_lost_wakeup_sharded(void **state) {
+  /* Four producers (each in its own shard) at random moments: a wake-up lost in any shard fails. */
+  uint64_t n = SANITIZED ? 2000 : 10000;
+  run_stats st = run(256, 4, 4, n, 0, 1, 64, 2000);
+  assert_true(st.sleeps >= n / 4);
+}
+
+static void test_more_producers_than_cores_sharded(void **state) {
+  /* 16 producers, 4 per shard of 16 slots. */
+  double t0 = now_s();
+  run(64, 4, 16, per_producer(1000000, 250000) / 16, 1000LL * 1000000LL, 0, 32, 10000);
   assert_true(now_s() - t0 < 120.0);
 }
 
@@ -229,6 +257,10 @@ int main(void) {
       cmocka_unit_test(test_stress_4x_waiting_producers),
       cmocka_unit_test(test_no_lost_wakeup),
       cmocka_unit_test(test_more_producers_than_cores),
+      cmocka_unit_test(test_stress_4x_sharded),
+      cmocka_unit_test(test_stress_4x_waiting_producers_sharded),
+      cmocka_unit_test(test_no_lost_wakeup_sharded),
+      cmocka_unit_test(test_more_producers_than_cores_sharded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

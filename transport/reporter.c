@@ -722,6 +722,11 @@ static int check_config(const dps_config *c, dps_error *err) {
   if (c->queue_capacity == 0 || (c->queue_capacity & (c->queue_capacity - 1)))
     return dps__error_set(err, DPS_EINVAL, "queue_capacity", "%zu is not a power of two",
                           c->queue_capacity);
+  if (c->queue_shards != 0 &&
+      ((c->queue_shards & (c->queue_shards - 1)) || c->queue_shards > c->queue_capacity))
+    return dps__error_set(err, DPS_EINVAL, "queue_shards",
+                          "%zu is not 0 or a power of two up to queue_capacity (%zu)",
+                          c->queue_shards, c->queue_capacity);
   if (c->attempt_timeout_ms == 0)
     return dps__error_set(err, DPS_EINVAL, "attempt_timeout_ms", "must be positive");
   if (c->deadline_ms == 0)
@@ -793,6 +798,8 @@ int dps_reporter_new(dps_reporter **out, const dps_config *cfg, dps_error *err) 
   dps__ring_opts ro;
   dps__ring_opts_init(&ro);
   ro.capacity = r->cfg.queue_capacity;
+  ro.shards = r->cfg.queue_shards ? r->cfg.queue_shards
+                                  : dps__ring_default_shards(r->cfg.queue_capacity);
   ro.full_wait_ns =
       r->cfg.full_policy == DPS_FULL_WAIT ? (int64_t)r->cfg.full_wait_ms * 1000000 : 0;
   if ((rc = dps__ring_create(&r->ring, &ro))) goto oom;
@@ -870,8 +877,15 @@ int dps_submit(dps_reporter *r, const dps_update *u, void *user_data, dps_error 
   if (rc != DPS_OK) {
     atomic_fetch_sub_explicit(&r->submitted, 1, memory_order_release);
     free(rec);
-    rc = dps__error_set(err, rc, NULL, "%s",
-                        rc == DPS_EFULL ? "the queue is full" : dps_strerror(rc));
+    if (rc == DPS_EFULL && dps__ring_shards(r->ring) > 1)
+      rc = dps__error_set(err, rc, NULL,
+                          "the queue is full (this thread's shard: %zu of the %zu updates; see "
+                          "queue_shards)",
+                          dps__ring_capacity(r->ring) / dps__ring_shards(r->ring),
+                          dps__ring_capacity(r->ring));
+    else
+      rc = dps__error_set(err, rc, NULL, "%s",
+                          rc == DPS_EFULL ? "the queue is full" : dps_strerror(rc));
   }
 out:
   atomic_fetch_sub(&r->in_submit, 1);
