@@ -19,7 +19,7 @@
  * Usage: bench_ring [runs=3] [seconds per run=0.5] [queue] [producers]. Figures are medians over the
  * runs; within a producer count the queues take turns run by run, so drift on a noisy machine
  * falls on all of them alike. The last two arguments restrict the run to one queue (ours,
- * ours-1shard, ck_ring, mutex) and/or one producer count.
+ * ours-1shard, ck_ring, mutex; all: every one) and/or one producer count.
  */
 #include <ck_ring.h>
 #include <poll.h>
@@ -344,7 +344,7 @@ static double median(double *v, int n) {
 int main(int argc, char **argv) {
   int runs = argc > 1 ? atoi(argv[1]) : 3;
   double seconds = argc > 2 ? atof(argv[2]) : 0.5;
-  const char *only_kind = argc > 3 ? argv[3] : NULL;
+  const char *only_kind = argc > 3 && strcmp(argv[3], "all") != 0 ? argv[3] : NULL;
   int only_np = argc > 4 ? atoi(argv[4]) : 0;
   bool kind_ok = !only_kind;
   for (int k = 0; k < NKINDS; k++) kind_ok |= only_kind && !strcmp(only_kind, kinds[k].name);
@@ -352,7 +352,7 @@ int main(int argc, char **argv) {
   for (int c = 0; c < NCOUNTS; c++) np_ok |= producer_counts[c] == only_np;
   if (runs < 1 || runs > 99 || seconds <= 0 || !kind_ok || !np_ok) {
     fprintf(stderr,
-            "usage: bench_ring [runs 1-99] [seconds per run] [ours|ours-1shard|ck_ring|mutex] "
+            "usage: bench_ring [runs 1-99] [seconds per run] [all|ours|ours-1shard|ck_ring|mutex] "
             "[producers 1|2|4|8|16]\n");
     return 2;
   }

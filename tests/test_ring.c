@@ -22,16 +22,25 @@
 #include "dpstatus.h"
 #include "queue/ring.h"
 
-static dps__ring *make(size_t cap, int64_t wait_ns, uint64_t start) {
+/* A ring of @p cap in @p shards, with the given full wait, first position and look. */
+static dps__ring *make_ring(size_t cap, size_t shards, int64_t wait_ns, uint64_t start,
+                            int64_t look_ns) {
   dps__ring_opts o;
   dps__ring_opts_init(&o);
   o.capacity = cap;
+  o.shards = shards;
   o.full_wait_ns = wait_ns;
   o.initial_index = start;
+  o.idle_look_ns = look_ns;
   dps__ring *r = NULL;
   assert_int_equal(dps__ring_create(&r, &o), DPS_OK);
   assert_non_null(r);
+  assert_int_equal(dps__ring_shards(r), shards);
   return r;
+}
+
+static dps__ring *make(size_t cap, int64_t wait_ns, uint64_t start) {
+  return make_ring(cap, 1, wait_ns, start, DPS__RING_IDLE_LOOK_NS);
 }
 
 static void *item(uintptr_t v) { return (void *)v; }
@@ -341,15 +350,7 @@ static void test_depth_and_high_water(void **state) {
 }
 
 static dps__ring *make_sharded(size_t cap, size_t shards, int64_t look_ns) {
-  dps__ring_opts o;
-  dps__ring_opts_init(&o);
-  o.capacity = cap;
-  o.shards = shards;
-  o.idle_look_ns = look_ns;
-  dps__ring *r = NULL;
-  assert_int_equal(dps__ring_create(&r, &o), DPS_OK);
-  assert_int_equal(dps__ring_shards(r), shards);
-  return r;
+  return make_ring(cap, shards, 0, 0, look_ns);
 }
 
 static void test_default_shards(void **state) {
