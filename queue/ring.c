@@ -23,7 +23,8 @@
  * each with its own tail, head and slots, and a thread always uses the same one (producer_id).
  * On two cores, four producers sharing one tail pay a cache-line transfer on most claims (the
  * running producers sit on different cores); with a shard each, a producer's tail and slots stay
- * in its core's cache until the consumer reads them (bench_ring: 4 producers 54 -> 89 M/s).
+ * in its core's cache until the consumer reads them (bench_ring, 4 producers: 46 -> 76 M/s
+ * with a pausing look, 218 M/s with the yielding one; see look_for_batch).
  *
  * Sleep/wake: the consumer announces a sleep (flag, heavy fence, re-check each shard's next slot);
  * a producer, after publishing, checks the flag behind a light fence and, if set, exchanges it to
@@ -66,7 +67,7 @@ static char empty_byte;
 /* One shard's positions. Its slots are r->slots[shard index << shard_bits ...]. */
 typedef struct dps__ring_shard {
   /* Producers of this shard: the next position to claim, and the last head one of them read
-   * (a lower bound of head: it only lags). */
+   * (at most head: it may lag, never lead). */
   alignas(DPS__CACHELINE) _Atomic uint64_t tail;
   _Atomic uint64_t head_seen;
   /* Consumer: the next position to take. Written only by the consumer, after each drain; read by
@@ -435,7 +436,8 @@ static bool any_published(const dps__ring *r, uint64_t ahead) {
  * pulls the very cache line the producers are about to write, and where producers outnumber the
  * cores it takes a core share they could use. sched_yield() returns at once when nothing else is
  * runnable on this core (a look every few hundred ns), and otherwise lets a producer run and fill a
- * batch: 4 producers on 2 cores went from 87 to 252 M items/s, 1 producer from 77 to 88. */
+ * batch: 4 producers on 2 cores went from 87 to 252 M items/s, 1 producer from 77 to 88 (medians
+ * of 5 interleaved runs). */
 static bool look_for_batch(const dps__ring *r) {
   if (r->idle_look_ns <= 0) return false;
   uint64_t batch = r->shard_cap < DPS__RING_LOOK_BATCH ? r->shard_cap : DPS__RING_LOOK_BATCH;
