@@ -16,8 +16,8 @@
  * Latency is the time from starting to enqueue an item to having it accepted (full retries
  * included), measured with the TSC on every 32nd enqueue.
  *
- * Usage: bench_ring [runs=3] [seconds per run=0.5] [queue] [producers]. Figures are medians over the
- * runs; within a producer count the queues take turns run by run, so drift on a noisy machine
+ * Usage: bench_ring [runs=3] [seconds per run=0.5] [queue] [producers]. Figures are medians over
+ * the runs; within a producer count the queues take turns run by run, so drift on a noisy machine
  * falls on all of them alike. The last two arguments restrict the run to one queue (ours,
  * ours-1shard, ck_ring, mutex; all: every one) and/or one producer count.
  */
@@ -364,10 +364,11 @@ int main(int argc, char **argv) {
   all_samples = malloc((size_t)MAX_PRODUCERS * MAX_SAMPLES * sizeof(uint64_t));
   if (!all_samples) abort();
 
-  printf("bench_ring: capacity %d (ours: %zu shards), consumer batch %d, %d runs x %.2f s per "
-         "cell, %ld cores\n\n",
-         CAPACITY, dps__ring_default_shards(CAPACITY), BATCH, runs, seconds,
-         sysconf(_SC_NPROCESSORS_ONLN));
+  printf(
+      "bench_ring: capacity %d (ours: %zu shards), consumer batch %d, %d runs x %.2f s per "
+      "cell, %ld cores\n\n",
+      CAPACITY, dps__ring_default_shards(CAPACITY), BATCH, runs, seconds,
+      sysconf(_SC_NPROCESSORS_ONLN));
   static result med[NKINDS][NCOUNTS];
   printf("| queue | producers | M enq/s | p50 ns | p99 ns | p99.9 ns | full %% |\n");
   printf("|---|---:|---:|---:|---:|---:|---:|\n");
@@ -393,13 +394,14 @@ int main(int argc, char **argv) {
     }
   }
   if (only_kind || only_np) return 0; /* the ratio tables need every cell */
-  printf("\n| producers | ours M/s | ours-1shard M/s | ck_ring M/s | mutex M/s | ours/ck | "
-         "ours/mutex |\n");
+  printf(
+      "\n| producers | ours M/s | ours-1shard M/s | ck_ring M/s | mutex M/s | ours/ck | "
+      "ours/mutex |\n");
   printf("|---:|---:|---:|---:|---:|---:|---:|\n");
   for (int c = 0; c < NCOUNTS; c++)
-    printf("| %d | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f |\n", producer_counts[c],
-           med[0][c].mops, med[1][c].mops, med[2][c].mops, med[3][c].mops,
-           med[0][c].mops / med[2][c].mops, med[0][c].mops / med[3][c].mops);
+    printf("| %d | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f |\n", producer_counts[c], med[0][c].mops,
+           med[1][c].mops, med[2][c].mops, med[3][c].mops, med[0][c].mops / med[2][c].mops,
+           med[0][c].mops / med[3][c].mops);
   printf("\n| queue | 16 producers / 1 producer |\n|---|---:|\n");
   for (int k = 0; k < NKINDS; k++)
     printf("| %s | %.2f |\n", kinds[k].name, med[k][NCOUNTS - 1].mops / med[k][0].mops);

@@ -69,12 +69,11 @@ size_t dps__ring_default_shards(size_t capacity);
 
 /*
  * Creates a ring: allocates the slots and the eventfd once, here; nothing is allocated later.
- * @return DPS_OK with *@p out set, DPS_EINVAL (capacity not a power of two in range, negative
- *         wait), or DPS_ENOMEM (memory, or no file descriptor for the eventfd).
+ * @return DPS_OK with *@p out set, DPS_EINVAL (capacity not a power of two in range, a shard
+ *         count not a power of two in [1, capacity], a negative wait or look), or DPS_ENOMEM
+ *         (memory, or no file descriptor for the eventfd).
  */
 int dps__ring_create(dps__ring **out, const dps__ring_opts *o);
-/* (DPS_EINVAL also for a shard count that is not a power of two in [1, capacity], or a negative
- * idle_look_ns.) */
 
 /* Frees the ring and closes its eventfd. No thread may be using it. Items still inside are not
  * touched (the ring does not own them). NULL is a no-op. */
@@ -125,10 +124,11 @@ int dps__ring_wake_fd(const dps__ring *r);
  *
  * First it looks, for up to idle_look_ns and yielding the CPU between looks, for a shard holding
  * DPS__RING_LOOK_BATCH published items (fewer when the shard is smaller), and returns false as soon
- * as one does, or at the end of the look if any item came at all. An announcement costs a membarrier (an interrupt on each core
- * running one of our threads) and usually an eventfd write by a producer: a consumer that keeps
- * catching up with its producers would pay that thousands of times a second, and one that drains
- * each item as it comes would pull every cache line the producers are writing.
+ * as one does, or at the end of the look if any item came at all. An announcement costs a
+ * membarrier (an interrupt on each core running one of our threads) and usually an eventfd write
+ * by a producer: a consumer that keeps catching up with its producers would pay that thousands of
+ * times a second, and one that drains each item as it comes would pull every cache line the
+ * producers are writing.
  */
 bool dps__ring_prepare_sleep(dps__ring *r);
 

@@ -359,7 +359,7 @@ static void test_default_shards(void **state) {
   for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
     size_t s = dps__ring_default_shards(caps[i]);
     assert_true(s >= 1 && s <= 16 && (s & (s - 1)) == 0);
-    assert_true(s == 1 || caps[i] / s >= 1024); /* a shard holds at least 1024 */
+    assert_true(s == 1 || caps[i] / s >= 1024);              /* a shard holds at least 1024 */
     assert_true(s <= (size_t)(cpus < 1 ? 1 : 2 * cpus) * 2); /* about twice the CPUs */
   }
   assert_int_equal(dps__ring_default_shards(1024), 1); /* too small to split */

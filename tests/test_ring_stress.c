@@ -187,8 +187,8 @@ static run_stats run(size_t cap, size_t shards, int np, uint64_t count, int64_t 
   /* One write per announcement at most: no syscall per item. */
   assert_true(wakes <= st.announces);
   print_message(
-      "    %d producers x %llu, cap %zu in %zu shards: %.2f s, %llu batches, %llu sleeps, %llu wakes, "
-      "high water %zu, %llu full\n",
+      "    %d producers x %llu, cap %zu in %zu shards: %.2f s, %llu batches, %llu sleeps, "
+      "%llu wakes, high water %zu, %llu full\n",
       np, (unsigned long long)count, cap, shards, st.seconds, (unsigned long long)st.batches,
       (unsigned long long)st.sleeps, (unsigned long long)wakes, dps__ring_high_water(r),
       (unsigned long long)dps__ring_full_count(r));

@@ -798,8 +798,8 @@ int dps_reporter_new(dps_reporter **out, const dps_config *cfg, dps_error *err) 
   dps__ring_opts ro;
   dps__ring_opts_init(&ro);
   ro.capacity = r->cfg.queue_capacity;
-  ro.shards = r->cfg.queue_shards ? r->cfg.queue_shards
-                                  : dps__ring_default_shards(r->cfg.queue_capacity);
+  ro.shards =
+      r->cfg.queue_shards ? r->cfg.queue_shards : dps__ring_default_shards(r->cfg.queue_capacity);
   ro.full_wait_ns =
       r->cfg.full_policy == DPS_FULL_WAIT ? (int64_t)r->cfg.full_wait_ms * 1000000 : 0;
   if ((rc = dps__ring_create(&r->ring, &ro))) goto oom;
