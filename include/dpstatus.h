@@ -206,7 +206,8 @@ typedef struct dps_config {
   unsigned max_streams;        /**< requests in flight per connection, capped by the server's
                                     SETTINGS_MAX_CONCURRENT_STREAMS (default 100) */
   size_t queue_capacity;       /**< updates the queue holds, a power of two (default 65536) */
-  size_t queue_shards;         /**< the queue's shards, a power of two <= queue_capacity; 0
+  size_t queue_shards;         /**< the queue's shards, a power of two <= 64 and
+                                    queue_capacity; 0
                                     (default): twice the CPUs, at most 16, each shard >= 1024.
                                     A thread submits into one shard, so one thread alone can
                                     queue queue_capacity / queue_shards: set 1 when a single

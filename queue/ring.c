@@ -55,8 +55,8 @@
 
 #define DPS__CACHELINE 64
 #define DPS__RING_MAX_CAPACITY ((size_t)1 << 30)
-#define DPS__RING_MAX_SHARDS 16
-#define DPS__RING_MIN_SHARD 1024 /* dps__ring_default_shards: the smallest shard it makes */
+#define DPS__RING_DEFAULT_MAX_SHARDS 16 /* dps__ring_default_shards: the most it makes */
+#define DPS__RING_MIN_SHARD 1024        /* dps__ring_default_shards: the smallest shard it makes */
 
 /* A slot: EMPTY, or the published item of the position it serves (see above). */
 typedef _Atomic(void *) dps__ring_slot;
@@ -135,7 +135,7 @@ size_t dps__ring_default_shards(size_t capacity) {
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   if (cpus <= 1) return 1;
   size_t want = 1;
-  while (want < 2 * (size_t)cpus && want < DPS__RING_MAX_SHARDS) want *= 2;
+  while (want < 2 * (size_t)cpus && want < DPS__RING_DEFAULT_MAX_SHARDS) want *= 2;
   while (want > 1 && capacity / want < DPS__RING_MIN_SHARD) want /= 2;
   return want;
 }
@@ -146,7 +146,7 @@ int dps__ring_create(dps__ring **out, const dps__ring_opts *o) {
   *out = NULL;
   size_t cap = o->capacity, shards = o->shards;
   if (!pow2(cap) || cap > DPS__RING_MAX_CAPACITY) return DPS_EINVAL;
-  if (!pow2(shards) || shards > cap) return DPS_EINVAL;
+  if (!pow2(shards) || shards > cap || shards > DPS__RING_MAX_SHARDS) return DPS_EINVAL;
   if (o->full_wait_ns < 0 || o->idle_look_ns < 0) return DPS_EINVAL;
 
   dps__ring *r = aligned_alloc(DPS__CACHELINE, sizeof *r);

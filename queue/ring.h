@@ -45,8 +45,9 @@ typedef struct dps__ring_opts {
   /* For tests only: the position the first item takes (positions are 64-bit and wrap modulo
    * 2^64), to exercise index wraparound without enqueuing 2^32 items first. Default 0. */
   uint64_t initial_index;
-  /* Number of shards (see above): a power of two, at least 1, at most the capacity. Default 1.
-   * dps__ring_default_shards() gives the library's choice for this machine. */
+  /* Number of shards (see above): a power of two, at least 1, at most the capacity and
+   * DPS__RING_MAX_SHARDS. Default 1. dps__ring_default_shards() gives the library's choice for
+   * this machine. */
   size_t shards;
   /* How long dps__ring_prepare_sleep() looks for a batch of items before it announces the sleep,
    * in nanoseconds; 0 announces at once. Default DPS__RING_IDLE_LOOK_NS. See there. */
@@ -56,6 +57,8 @@ typedef struct dps__ring_opts {
 /* The default look before sleeping (2 us), and the batch it looks for: a consumer that drains
  * fewer items than this per call reads the very cache lines the producers are writing. */
 #define DPS__RING_IDLE_LOOK_NS 2000
+/* The most shards a ring may have: the consumer visits every shard on each drain and look. */
+#define DPS__RING_MAX_SHARDS 64
 #define DPS__RING_LOOK_BATCH 64
 
 /* Fills @p o with the defaults above. */
@@ -70,8 +73,8 @@ size_t dps__ring_default_shards(size_t capacity);
 /*
  * Creates a ring: allocates the slots and the eventfd once, here; nothing is allocated later.
  * @return DPS_OK with *@p out set, DPS_EINVAL (capacity not a power of two in range, a shard
- *         count not a power of two in [1, capacity], a negative wait or look), or DPS_ENOMEM
- *         (memory, or no file descriptor for the eventfd).
+ *         count not a power of two in [1, capacity] or above DPS__RING_MAX_SHARDS, a negative
+ *         wait or look), or DPS_ENOMEM (memory, or no file descriptor for the eventfd).
  */
 int dps__ring_create(dps__ring **out, const dps__ring_opts *o);
 

@@ -327,8 +327,9 @@ static void test_submit_refusals(void **state) {
   c.queue_capacity = 1000;
   assert_int_equal(dps_reporter_new(&r, &c, &err), DPS_EINVAL);
   assert_string_equal(err.field, "queue_capacity");
-  size_t bad_shards[] = {3, 2048}; /* not a power of two; more shards than the 1024 slots */
-  for (size_t i = 0; i < 2; i++) {
+  /* Not a power of two; more shards than the 1024 slots; more than 64. */
+  size_t bad_shards[] = {3, 2048, 128};
+  for (size_t i = 0; i < 3; i++) {
     dps_config_init(&c);
     c.queue_capacity = 1024;
     c.queue_shards = bad_shards[i];

@@ -69,14 +69,21 @@ static void test_create_rejects(void **state) {
   dps__ring_opts_init(&o);
   o.full_wait_ns = -1;
   assert_int_equal(dps__ring_create(&r, &o), DPS_EINVAL);
-  size_t bad_shards[] = {0, 3, 12, 32};
+  /* 0, not powers of two, more than the 16 slots, more than DPS__RING_MAX_SHARDS (64). */
+  size_t bad_shards[][2] = {{16, 0}, {16, 3}, {16, 12}, {16, 32}, {1024, 128}};
   for (size_t i = 0; i < sizeof bad_shards / sizeof bad_shards[0]; i++) {
     dps__ring_opts_init(&o);
-    o.capacity = 16; /* 32 shards: more than the capacity */
-    o.shards = bad_shards[i];
+    o.capacity = bad_shards[i][0];
+    o.shards = bad_shards[i][1];
     assert_int_equal(dps__ring_create(&r, &o), DPS_EINVAL);
     assert_null(r);
   }
+  dps__ring_opts_init(&o);
+  o.capacity = 1024;
+  o.shards = 64; /* the most */
+  assert_int_equal(dps__ring_create(&r, &o), DPS_OK);
+  assert_int_equal(dps__ring_shards(r), 64);
+  dps__ring_destroy(r);
   dps__ring_opts_init(&o);
   o.idle_look_ns = -1;
   assert_int_equal(dps__ring_create(&r, &o), DPS_EINVAL);
