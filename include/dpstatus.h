@@ -206,12 +206,11 @@ typedef struct dps_config {
   unsigned max_streams;        /**< requests in flight per connection, capped by the server's
                                     SETTINGS_MAX_CONCURRENT_STREAMS (default 100) */
   size_t queue_capacity;       /**< updates the queue holds, a power of two (default 65536) */
-  size_t queue_shards;         /**< the queue's shards, a power of two <= 64 and
-                                    queue_capacity; 0
-                                    (default): twice the CPUs, at most 16, each shard >= 1024.
-                                    A thread submits into one shard, so one thread alone can
-                                    queue queue_capacity / queue_shards: set 1 when a single
-                                    thread submits */
+  size_t queue_shards;         /**< the queue's shards, a power of two <= 64 and <=
+                                    queue_capacity; 0 (default): twice the CPUs, at most 16,
+                                    each shard >= 1024. A thread submits into one shard, so one
+                                    thread alone can queue queue_capacity / queue_shards: set 1
+                                    when a single thread submits */
   dps_full_policy full_policy; /**< default DPS_FULL_FAIL */
   uint32_t full_wait_ms;       /**< with DPS_FULL_WAIT (default 1000) */
   size_t max_body_bytes;       /**< default DPS_DEFAULT_MAX_BODY_BYTES */
