@@ -14,7 +14,8 @@
  * equals our ticket) is reproduced here with a check of the stop flag added; otherwise it is ck's
  * code, unchanged. A producer that finds a queue full yields and retries (nothing is dropped).
  * Latency is the time from starting to enqueue an item to having it accepted (full retries
- * included), measured with the TSC on every 32nd enqueue.
+ * included), measured with the TSC on every 32nd enqueue. Wake-ups/s (ours only) counts the
+ * eventfd writes by which producers woke a consumer that had announced its sleep.
  *
  * Usage: bench_ring [runs=3] [seconds per run=0.5] [queue] [producers]. Figures are medians over
  * the runs; within a producer count the queues take turns run by run, so drift on a noisy machine
@@ -81,7 +82,13 @@ static void ours_create_with(size_t shards) {
 }
 static void ours_create(void) { ours_create_with(dps__ring_default_shards(CAPACITY)); }
 static void ours1_create(void) { ours_create_with(1); }
-static void ours_destroy(void) { dps__ring_destroy(ours_q); }
+/* Consumer wake-ups (eventfd writes by producers) in the last run of ours; -1 for the others,
+ * which have no such count. */
+static double last_wakes = -1;
+static void ours_destroy(void) {
+  last_wakes = (double)dps__ring_wake_count(ours_q);
+  dps__ring_destroy(ours_q);
+}
 static inline int ours_enqueue(void *item) {
   return dps__ring_enqueue_timed(ours_q, item, 0) == DPS_OK ? ENQ_OK : ENQ_FULL;
 }
@@ -272,6 +279,7 @@ typedef struct result {
   double mops;
   double p50, p99, p999; /* ns */
   double full_pct;
+  double wakes_per_s; /* ours only: how often a producer woke the sleeping consumer; else -1 */
 } result;
 
 static int cmp_u64(const void *a, const void *b) {
@@ -323,8 +331,9 @@ static result run_once(const queue_kind *k, int np, double seconds) {
             (unsigned long long)consumed);
     exit(1);
   }
+  last_wakes = -1;
   k->destroy();
-  result r = {0, 0, 0, 0, 0};
+  result r = {0, 0, 0, 0, 0, last_wakes < 0 ? -1 : last_wakes / elapsed};
   r.mops = (double)total / elapsed / 1e6;
   r.full_pct = total ? 100.0 * (double)fulls / (double)(total + fulls) : 0;
   if (ns) {
@@ -370,8 +379,8 @@ int main(int argc, char **argv) {
       CAPACITY, dps__ring_default_shards(CAPACITY), BATCH, runs, seconds,
       sysconf(_SC_NPROCESSORS_ONLN));
   static result med[NKINDS][NCOUNTS];
-  printf("| queue | producers | M enq/s | p50 ns | p99 ns | p99.9 ns | full %% |\n");
-  printf("|---|---:|---:|---:|---:|---:|---:|\n");
+  printf("| queue | producers | M enq/s | p50 ns | p99 ns | p99.9 ns | full %% | wake-ups/s |\n");
+  printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
   for (int c = 0; c < NCOUNTS; c++) {
     if (only_np && producer_counts[c] != only_np) continue;
     static result x[NKINDS][99];
@@ -381,15 +390,17 @@ int main(int argc, char **argv) {
           x[k][r] = run_once(&kinds[k], producer_counts[c], seconds);
     for (int k = 0; k < NKINDS; k++) {
       if (only_kind && strcmp(only_kind, kinds[k].name)) continue;
-      double m[99], a[99], b[99], d[99], f[99];
+      double m[99], a[99], b[99], d[99], f[99], w[99];
       for (int r = 0; r < runs; r++)
         m[r] = x[k][r].mops, a[r] = x[k][r].p50, b[r] = x[k][r].p99, d[r] = x[k][r].p999,
-        f[r] = x[k][r].full_pct;
+        f[r] = x[k][r].full_pct, w[r] = x[k][r].wakes_per_s;
       result *o = &med[k][c];
       o->mops = median(m, runs), o->p50 = median(a, runs), o->p99 = median(b, runs);
-      o->p999 = median(d, runs), o->full_pct = median(f, runs);
-      printf("| %s | %d | %.1f | %.0f | %.0f | %.0f | %.2f |\n", kinds[k].name, producer_counts[c],
-             o->mops, o->p50, o->p99, o->p999, o->full_pct);
+      o->p999 = median(d, runs), o->full_pct = median(f, runs), o->wakes_per_s = median(w, runs);
+      char wakes[32] = "-";
+      if (o->wakes_per_s >= 0) snprintf(wakes, sizeof wakes, "%.0f", o->wakes_per_s);
+      printf("| %s | %d | %.1f | %.0f | %.0f | %.0f | %.2f | %s |\n", kinds[k].name,
+             producer_counts[c], o->mops, o->p50, o->p99, o->p999, o->full_pct, wakes);
       fflush(stdout);
     }
   }
