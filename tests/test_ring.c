@@ -243,7 +243,7 @@ static void test_wait_timeout(void **state) {
   /* Per call: 0 fails at once even on a waiting ring. */
   t0 = now_s();
   assert_int_equal(dps__ring_enqueue_timed(r, item(3), 0), DPS_EFULL);
-  assert_true(now_s() - t0 < 0.01);
+  assert_true(now_s() - t0 < 0.045); /* not the ring's 50 ms (slack for a preempted test) */
   assert_int_equal(dps__ring_full_count(r), 2);
   void *out[2];
   assert_int_equal(dps__ring_drain(r, out, 2), 1);
@@ -500,7 +500,7 @@ static void test_look_before_sleep(void **state) {
   r = make_sharded(1024, 1, 0);
   t0 = now_s();
   assert_true(dps__ring_prepare_sleep(r));
-  assert_true(now_s() - t0 < 0.1);
+  assert_true(now_s() - t0 < 0.2); /* not a look's 300 ms */
   dps__ring_destroy(r);
 }
 
