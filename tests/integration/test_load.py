@@ -107,7 +107,7 @@ class FixedLatency(TempDir):
     def tearDownClass(cls):
         cls.server.stop()
 
-    def test_open_model_p50_within_20_25ms(self):
+    def test_open_model_p50_within_20_30ms(self):
         out = self.path("r.json")
         p = load("--endpoint-url", self.server.url, "--rate", "500", "--duration", "3s",
                  "--json", out)
@@ -118,10 +118,12 @@ class FixedLatency(TempDir):
         self.assertEqual(r["errors"], {})
         self.assertEqual(r["targetRate"], 500)
         self.assertGreater(r["achievedRate"], 450)
-        self.assertTrue(20 <= r["latencyMs"]["p50"] <= 25, r["latencyMs"])
+        # Never below the 20 ms held by the server; the upper bound leaves room for CPUs busy with
+        # other tests, and still catches a double count (40) or a unit slip.
+        self.assertTrue(20 <= r["latencyMs"]["p50"] <= 30, r["latencyMs"])
         # serve's latency fault answers some requests a few ms early (its timers appear to start
         # from the event loop's cached time), so the uncorrected figure gets a looser bound
-        self.assertTrue(15 <= r["uncorrectedLatencyMs"]["p50"] <= 25, r["uncorrectedLatencyMs"])
+        self.assertTrue(15 <= r["uncorrectedLatencyMs"]["p50"] <= 30, r["uncorrectedLatencyMs"])
         for k in ("min", "p50", "p90", "p99", "p999", "max"):
             self.assertGreaterEqual(r["latencyMs"][k], r["uncorrectedLatencyMs"][k] - 0.05)
         self.assertEqual(r["histogram"]["corrected"]["count"], r["requests"])
@@ -209,8 +211,11 @@ class Throttle(TempDir):
                      "--json", out)
             self.assertEqual(p.returncode, 0, p.stderr)
             r = read_json(out)
+            # With the limiter on, this run gives about 50/s achieved and a p99 of about 11 s
+            # (corrected latency counts the backlog); unthrottled it is under 1 ms, and about
+            # 100 ms with the CPUs busy with other tests. The bounds sit between.
             self.assertGreaterEqual(r["achievedRate"], 0.9 * 400)
-            self.assertLess(r["latencyMs"]["p99"], 100)
+            self.assertLess(r["latencyMs"]["p99"], 1000)
             share = r["errors"]["ThrottlingException"] / r["requests"]
             self.assertTrue(0.3 <= share <= 0.5, share)
         finally:
