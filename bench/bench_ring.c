@@ -17,10 +17,11 @@
  * included), measured with the TSC on every 32nd enqueue. Wake-ups/s (ours only) counts the
  * eventfd writes by which producers woke a consumer that had announced its sleep.
  *
- * Usage: bench_ring [runs=3] [seconds per run=0.5] [queue] [producers]. Figures are medians over
- * the runs; within a producer count the queues take turns run by run, so drift on a noisy machine
- * falls on all of them alike. The last two arguments restrict the run to one queue (ours,
- * ours-1shard, ck_ring, mutex; all: every one) and/or one producer count.
+ * Usage: bench_ring [runs=3] [seconds per run=0.5] [queue] [producers] [shards]. Figures are
+ * medians over the runs; within a producer count the queues take turns run by run, so drift on a
+ * noisy machine falls on all of them alike. The queue and producers arguments restrict the run to
+ * one queue (ours, ours-1shard, ck_ring, mutex; all: every one) and/or one producer count (0: every
+ * one); shards sets the shard count of "ours" instead of the library's default.
  */
 #include <ck_ring.h>
 #include <poll.h>
@@ -80,7 +81,8 @@ static void ours_create_with(size_t shards) {
   o.shards = shards;
   if (dps__ring_create(&ours_q, &o) != DPS_OK) abort();
 }
-static void ours_create(void) { ours_create_with(dps__ring_default_shards(CAPACITY)); }
+static size_t ours_shards; /* the library's default unless given on the command line */
+static void ours_create(void) { ours_create_with(ours_shards); }
 static void ours1_create(void) { ours_create_with(1); }
 /* Consumer wake-ups (eventfd writes by producers) in the last run of ours; -1 for the others,
  * which have no such count. */
@@ -355,14 +357,26 @@ int main(int argc, char **argv) {
   double seconds = argc > 2 ? atof(argv[2]) : 0.5;
   const char *only_kind = argc > 3 && strcmp(argv[3], "all") != 0 ? argv[3] : NULL;
   int only_np = argc > 4 ? atoi(argv[4]) : 0;
+  long shards_arg = argc > 5 ? atol(argv[5]) : 0;
+  ours_shards = shards_arg > 0 ? (size_t)shards_arg : dps__ring_default_shards(CAPACITY);
+  bool shards_ok = shards_arg >= 0 && ours_shards <= DPS__RING_MAX_SHARDS &&
+                   ours_shards <= CAPACITY && (ours_shards & (ours_shards - 1)) == 0;
   bool kind_ok = !only_kind;
   for (int k = 0; k < NKINDS; k++) kind_ok |= only_kind && !strcmp(only_kind, kinds[k].name);
   bool np_ok = !only_np;
   for (int c = 0; c < NCOUNTS; c++) np_ok |= producer_counts[c] == only_np;
-  if (runs < 1 || runs > 99 || seconds <= 0 || !kind_ok || !np_ok) {
+  const char *bad = runs < 1 || runs > 99 ? "runs"
+                    : seconds <= 0        ? "seconds per run"
+                    : !kind_ok            ? "queue"
+                    : !np_ok              ? "producers"
+                    : !shards_ok          ? "shards"
+                                          : NULL;
+  if (bad) {
+    fprintf(stderr, "bench_ring: bad %s argument\n", bad);
     fprintf(stderr,
             "usage: bench_ring [runs 1-99] [seconds per run] [all|ours|ours-1shard|ck_ring|mutex] "
-            "[producers 1|2|4|8|16]\n");
+            "[producers 0|1|2|4|8|16] [shards of ours: a power of two up to %d]\n",
+            DPS__RING_MAX_SHARDS);
     return 2;
   }
   calibrate();
@@ -376,8 +390,7 @@ int main(int argc, char **argv) {
   printf(
       "bench_ring: capacity %d (ours: %zu shards), consumer batch %d, %d runs x %.2f s per "
       "cell, %ld cores\n\n",
-      CAPACITY, dps__ring_default_shards(CAPACITY), BATCH, runs, seconds,
-      sysconf(_SC_NPROCESSORS_ONLN));
+      CAPACITY, ours_shards, BATCH, runs, seconds, sysconf(_SC_NPROCESSORS_ONLN));
   static result med[NKINDS][NCOUNTS];
   printf("| queue | producers | M enq/s | p50 ns | p99 ns | p99.9 ns | full %% | wake-ups/s |\n");
   printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
