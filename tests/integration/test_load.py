@@ -107,7 +107,7 @@ class FixedLatency(TempDir):
     def tearDownClass(cls):
         cls.server.stop()
 
-    def test_open_model_p50_within_20_30ms(self):
+    def test_open_model_p50_from_20_below_40ms(self):
         out = self.path("r.json")
         p = load("--endpoint-url", self.server.url, "--rate", "500", "--duration", "3s",
                  "--json", out)
@@ -118,12 +118,12 @@ class FixedLatency(TempDir):
         self.assertEqual(r["errors"], {})
         self.assertEqual(r["targetRate"], 500)
         self.assertGreater(r["achievedRate"], 450)
-        # Never below the 20 ms held by the server; the upper bound leaves room for CPUs busy with
-        # other tests, and still catches a double count (40) or a unit slip.
-        self.assertTrue(20 <= r["latencyMs"]["p50"] <= 30, r["latencyMs"])
+        # Never below the 20 ms held by the server; under 40 ms, which a double count would reach,
+        # and which leaves room for CPUs busy with other tests (32 ms seen with two CPU hogs).
+        self.assertTrue(20 <= r["latencyMs"]["p50"] < 40, r["latencyMs"])
         # serve's latency fault answers some requests a few ms early (its timers appear to start
         # from the event loop's cached time), so the uncorrected figure gets a looser bound
-        self.assertTrue(15 <= r["uncorrectedLatencyMs"]["p50"] <= 30, r["uncorrectedLatencyMs"])
+        self.assertTrue(15 <= r["uncorrectedLatencyMs"]["p50"] < 40, r["uncorrectedLatencyMs"])
         for k in ("min", "p50", "p90", "p99", "p999", "max"):
             self.assertGreaterEqual(r["latencyMs"][k], r["uncorrectedLatencyMs"][k] - 0.05)
         self.assertEqual(r["histogram"]["corrected"]["count"], r["requests"])
