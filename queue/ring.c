@@ -385,16 +385,18 @@ static size_t drain_shard(dps__ring *r, unsigned k, void **out, size_t max) {
 }
 
 size_t dps__ring_drain(dps__ring *r, void **out, size_t max) {
-  /* High-water sample: the depth only grows between our drains, so its peaks are what we find at
-   * the start of one. (Relaxed reads, see dps__ring_depth.) */
-  raise_high_water(r, dps__ring_depth(r));
-
   /* Each call starts with the next shard, so a busy shard cannot starve the others. */
   unsigned first = r->next_shard++;
   size_t n = 0;
   for (unsigned j = 0; j <= r->shard_mask && n < max; j++)
     n += drain_shard(r, (first + j) & r->shard_mask, out + n, max - n);
   if (n == 0) return 0;
+  /* High-water sample: the depth only grows between our drains, so its peaks are what we find at
+   * the start of one. A drain that stopped short of max took everything published: n is that
+   * depth, less claims not yet published. Only a full batch leaves more behind, and only then do
+   * we read the producers' tails (dps__ring_depth, relaxed): every tail read pulls a line its
+   * producers are writing. */
+  raise_high_water(r, n < max ? n : n + dps__ring_depth(r));
   /* Pairs with the fence in wait_for_room: see there. One fence per batch, not per item; and the
    * mutex is touched only when a producer is actually waiting. */
   atomic_thread_fence(memory_order_seq_cst);

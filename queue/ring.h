@@ -152,9 +152,10 @@ size_t dps__ring_capacity(const dps__ring *r);
 size_t dps__ring_shards(const dps__ring *r);
 /* Items claimed by producers and not yet drained, in [0, capacity]. */
 size_t dps__ring_depth(const dps__ring *r);
-/* The largest depth seen so far: sampled by the consumer at each drain, and raised to at least a
- * shard's capacity whenever a producer finds its shard full, so "it reached full" is never missed
- * (with one shard: set to the capacity). */
+/* The largest depth seen so far: sampled by the consumer at each drain (what it took, plus what
+ * was left when it took a full batch), and raised to at least a shard's capacity whenever a
+ * producer finds its shard full, so "it reached full" is never missed (with one shard: set to the
+ * capacity). */
 size_t dps__ring_high_water(const dps__ring *r);
 /* How many enqueue calls found the ring (their shard) full, whether they then waited successfully
  * or not. */
