@@ -359,8 +359,7 @@ int main(int argc, char **argv) {
   int only_np = argc > 4 ? atoi(argv[4]) : 0;
   long shards_arg = argc > 5 ? atol(argv[5]) : 0;
   ours_shards = shards_arg > 0 ? (size_t)shards_arg : dps__ring_default_shards(CAPACITY);
-  bool shards_ok = shards_arg >= 0 && ours_shards <= DPS__RING_MAX_SHARDS &&
-                   ours_shards <= CAPACITY && (ours_shards & (ours_shards - 1)) == 0;
+  bool shards_ok = shards_arg >= 0 && dps__ring_shards_valid(CAPACITY, ours_shards);
   bool kind_ok = !only_kind;
   for (int k = 0; k < NKINDS; k++) kind_ok |= only_kind && !strcmp(only_kind, kinds[k].name);
   bool np_ok = !only_np;

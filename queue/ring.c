@@ -19,7 +19,7 @@
  * returns what it has. The CAS loop retries only when another producer has moved tail, i.e. made
  * progress: lock-free, no waiting.
  *
- * Shards: all of the above happens within one shard; a ring is 1 to 16 shards of equal capacity,
+ * Shards: all of the above happens within one shard; a ring is 1 to 64 shards of equal capacity,
  * each with its own tail, head and slots, and a thread always uses the same one (producer_id).
  * On two cores, four producers sharing one tail pay a cache-line transfer on most claims (the
  * running producers sit on different cores); with a shard each, a producer's tail and slots stay
@@ -142,11 +142,15 @@ size_t dps__ring_default_shards(size_t capacity) {
 
 static bool pow2(size_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
+bool dps__ring_shards_valid(size_t capacity, size_t shards) {
+  return pow2(shards) && shards <= capacity && shards <= DPS__RING_MAX_SHARDS;
+}
+
 int dps__ring_create(dps__ring **out, const dps__ring_opts *o) {
   *out = NULL;
   size_t cap = o->capacity, shards = o->shards;
   if (!pow2(cap) || cap > DPS__RING_MAX_CAPACITY) return DPS_EINVAL;
-  if (!pow2(shards) || shards > cap || shards > DPS__RING_MAX_SHARDS) return DPS_EINVAL;
+  if (!dps__ring_shards_valid(cap, shards)) return DPS_EINVAL;
   if (o->full_wait_ns < 0 || o->idle_look_ns < 0) return DPS_EINVAL;
 
   dps__ring *r = aligned_alloc(DPS__CACHELINE, sizeof *r);
@@ -306,9 +310,8 @@ static int wait_for_room(dps__ring *r, void *item, int64_t wait_ns) {
     /* Pairs with the fence in dps__ring_drain (store head; fence; load waiters). Ours is
      * (store waiters; fence; load head in try_enqueue, which a full shard always reads): two
      * seq_cst fences forbid both loads missing the other store, so either we see the room the
-     * consumer made, or the consumer sees
-     * waiters > 0 and broadcasts, which it can only do once we are inside pthread_cond_timedwait
-     * (it must take the mutex we hold). No lost wake-up. */
+     * consumer made, or the consumer sees waiters > 0 and broadcasts, which it can only do once we
+     * are inside pthread_cond_timedwait (it must take the mutex we hold). No lost wake-up. */
     atomic_thread_fence(memory_order_seq_cst);
     rc = try_enqueue(r, item, true);
     if (rc == DPS_OK) break;

@@ -57,9 +57,9 @@ typedef struct dps__ring_opts {
 /* The default look before sleeping (2 us), and the batch it looks for: a consumer that drains
  * fewer items than this per call reads the very cache lines the producers are writing. */
 #define DPS__RING_IDLE_LOOK_NS 2000
+#define DPS__RING_LOOK_BATCH 64
 /* The most shards a ring may have: the consumer visits every shard on each drain and look. */
 #define DPS__RING_MAX_SHARDS 64
-#define DPS__RING_LOOK_BATCH 64
 
 /* Fills @p o with the defaults above. */
 void dps__ring_opts_init(dps__ring_opts *o);
@@ -69,6 +69,11 @@ void dps__ring_opts_init(dps__ring_opts *o);
  * a shard), at most 16, and never so many that a shard would hold fewer than 1024 slots (a small
  * ring stays whole: one thread can fill it). 1 on a single CPU. */
 size_t dps__ring_default_shards(size_t capacity);
+
+/* True when @p shards is a shard count dps__ring_create() accepts for a ring of @p capacity (a
+ * power of two, at most the capacity and DPS__RING_MAX_SHARDS), for callers that check a
+ * configuration before they create the ring. */
+bool dps__ring_shards_valid(size_t capacity, size_t shards);
 
 /*
  * Creates a ring: allocates the slots and the eventfd once, here; nothing is allocated later.

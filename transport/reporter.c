@@ -722,9 +722,7 @@ static int check_config(const dps_config *c, dps_error *err) {
   if (c->queue_capacity == 0 || (c->queue_capacity & (c->queue_capacity - 1)))
     return dps__error_set(err, DPS_EINVAL, "queue_capacity", "%zu is not a power of two",
                           c->queue_capacity);
-  if (c->queue_shards != 0 &&
-      ((c->queue_shards & (c->queue_shards - 1)) || c->queue_shards > c->queue_capacity ||
-       c->queue_shards > DPS__RING_MAX_SHARDS))
+  if (c->queue_shards != 0 && !dps__ring_shards_valid(c->queue_capacity, c->queue_shards))
     return dps__error_set(err, DPS_EINVAL, "queue_shards",
                           "%zu is not 0 or a power of two up to %d and queue_capacity (%zu)",
                           c->queue_shards, DPS__RING_MAX_SHARDS, c->queue_capacity);
