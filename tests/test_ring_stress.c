@@ -232,20 +232,24 @@ static void test_stress_4x_waiting_producers(void **state) {
   run(64, 1, 4, per_producer(1000000, 250000) / 4, 1000LL * 1000000LL, 0, 16, 10000);
 }
 
-static void test_no_lost_wakeup(void **state) {
-  /* Two producers, one item at a time at random moments; the consumer sleeps whenever the ring is
-   * empty. Any lost wake-up shows as a 2 s poll timeout, which fails. */
-  uint64_t n = SANITIZED ? 3000 : 20000;
+/* @p np producers of @p n items each, one at a time at random moments, into a ring of 256 in
+ * @p shards; the consumer sleeps whenever the ring is empty. Any lost wake-up shows as a 2 s poll
+ * timeout, which fails. */
+static void lost_wakeup_rounds(size_t shards, int np, uint64_t n) {
   /* With no look, the consumer announces a sleep each time it finds the ring empty: the most
    * rounds of the announce/publish race. */
-  run_cfg c = {256, 1, 2, n, 0, 1, 64, 2000, 0};
+  run_cfg c = {256, shards, np, n, 0, 1, 64, 2000, 0};
   run_stats st = run_with(&c);
   print_message("    sleeps: %llu of %llu items\n", (unsigned long long)st.sleeps,
-                (unsigned long long)(2 * n));
+                (unsigned long long)((uint64_t)np * n));
   assert_true(st.sleeps >= n / 20); /* the sleep path really ran many rounds */
   /* And with the default look, which ends in the same announcement when nothing comes. */
   c.look_default = 1;
   run_with(&c);
+}
+
+static void test_no_lost_wakeup(void **state) {
+  lost_wakeup_rounds(1, 2, SANITIZED ? 3000 : 20000);
 }
 
 static void test_more_producers_than_cores(void **state) {
@@ -269,15 +273,8 @@ static void test_stress_4x_waiting_producers_sharded(void **state) {
 }
 
 static void test_no_lost_wakeup_sharded(void **state) {
-  /* Four producers (each in its own shard) at random moments: a wake-up lost in any shard fails. */
-  uint64_t n = SANITIZED ? 2000 : 10000;
-  run_cfg c = {256, 4, 4, n, 0, 1, 64, 2000, 0};
-  run_stats st = run_with(&c);
-  print_message("    sleeps: %llu of %llu items\n", (unsigned long long)st.sleeps,
-                (unsigned long long)(4 * n));
-  assert_true(st.sleeps >= n / 20);
-  c.look_default = 1;
-  run_with(&c);
+  /* Four producers (each in its own shard): a wake-up lost in any shard fails. */
+  lost_wakeup_rounds(4, 4, SANITIZED ? 2000 : 10000);
 }
 
 static void test_more_producers_than_cores_sharded(void **state) {
