@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "cli/send.h"
+#include "core/buf.h"
 
 typedef enum { SRC_SINGLE, SRC_NDJSON, SRC_GENERATE } src_kind;
 
@@ -83,7 +84,7 @@ int dps_send_source_generate_mix(dps_send_source **out, uint64_t n, const dps_ge
   s->cumulative[2] = s->cumulative[1] + m->weights[2];
   s->prefix = strdup(m->task_prefix);
   s->prefix_len = strlen(m->task_prefix);
-  s->mix_tid = malloc(s->prefix_len + 24);
+  s->mix_tid = malloc(s->prefix_len + DPS__U64_DECIMAL_MAX);
   s->mix_msg = malloc(m->error_message_bytes + 1);
   if (!s->prefix || !s->mix_tid || !s->mix_msg || s->cumulative[2] == 0) {
     dps_send_source_free(s);
@@ -139,21 +140,9 @@ static void generate(dps_send_source *s, dps_send_item *it) {
  * every run of `total` updates (i * 37 mod total walks a permutation when total and 37 are
  * coprime, else the order is merely regular); FAILED and FALSE carry an errorId and the message.
  */
-/* Writes @p v in decimal at @p p, NUL-terminated; returns the digits' count. (What
- * sprintf("%" PRIu64) does, at a tenth of its cost: a load test makes one per update.) */
-static size_t put_decimal(char *p, uint64_t v) {
-  char tmp[20];
-  size_t n = 0;
-  do tmp[n++] = (char)('0' + v % 10);
-  while ((v /= 10) != 0);
-  for (size_t k = 0; k < n; k++) p[k] = tmp[n - 1 - k];
-  p[n] = '\0';
-  return n;
-}
-
 static void generate_mix(dps_send_source *s, dps_send_item *it) {
   uint64_t i = s->i++;
-  size_t len = s->prefix_len + put_decimal(s->mix_tid + s->prefix_len, i);
+  size_t len = s->prefix_len + dps__u64_decimal(s->mix_tid + s->prefix_len, i);
   unsigned total = s->cumulative[2];
   unsigned k = (unsigned)((i * 37) % total);
   it->update.task_id = s->mix_tid;

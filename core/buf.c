@@ -64,6 +64,16 @@ void dps__buf_printf(dps__buf *b, const char *fmt, ...) {
   b->len += (size_t)n;
 }
 
+size_t dps__u64_decimal(char *out, uint64_t v) {
+  char rev[DPS__U64_DECIMAL_MAX - 1]; /* 2^64 - 1 has 20 digits */
+  size_t n = 0;
+  do rev[n++] = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
+  for (size_t k = 0; k < n; k++) out[k] = rev[n - 1 - k];
+  out[n] = '\0';
+  return n;
+}
+
 void dps__buf_hex(dps__buf *b, const unsigned char *p, size_t n) {
   static const char digits[] = "0123456789abcdef";
   if (!dps__buf_reserve(b, 2 * n)) return;

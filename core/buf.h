@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct dps__buf {
   char *data; /* NULL until the first append; owned by the buffer */
@@ -33,5 +34,11 @@ void dps__buf_printf(dps__buf *b, const char *fmt, ...) __attribute__((format(pr
 /* Appends the lowercase hex of @p n bytes. */
 void dps__buf_hex(dps__buf *b, const unsigned char *p, size_t n);
 static inline bool dps__buf_failed(const dps__buf *b) { return b->oom; }
+
+/* Writes @p v in decimal at @p out (room for DPS__U64_DECIMAL_MAX bytes), NUL-terminated, and
+ * returns the digits' count: what sprintf("%" PRIu64) does, at a tenth of its cost, for strings
+ * built once per update (a Content-Length, a load test's task ids). */
+#define DPS__U64_DECIMAL_MAX 21
+size_t dps__u64_decimal(char *out, uint64_t v);
 
 #endif

@@ -25,13 +25,7 @@ void dps__request_init(dps__http_request *out, const char *authority, const char
   out->authority = authority;
   out->body = body;
   out->body_len = body_len;
-  /* The decimal length, without snprintf (a sender builds one request per update). */
-  char digits[20];
-  size_t nd = 0;
-  do digits[nd++] = (char)('0' + body_len % 10);
-  while ((body_len /= 10) != 0 && nd < sizeof digits);
-  for (size_t i = 0; i < nd; i++) out->content_length[i] = digits[nd - 1 - i];
-  out->content_length[nd] = '\0';
+  dps__u64_decimal(out->content_length, body_len); /* a sender builds one request per update */
   dps__header *h = out->headers;
   h[0] = H("host", authority);
   h[1] = H("content-type", DPS__JSON_CONTENT_TYPE);
