@@ -1,7 +1,6 @@
 /* request.c: building, signing and printing the SetTaskStatus HTTP request (see request.h). */
 #include "core/request.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
