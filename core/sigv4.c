@@ -623,53 +623,54 @@ int dps__sigv4_string_to_sign(const dps__sigv4_signer *s, const dps__sigv4_reque
  * URI-encoding or writing per sign. The key is everything canonicalize reads but the date and
  * the payload, each part length-prefixed; the session token and the scope are the signer's own.
  */
-static void key_part(dps__buf *k, const void *p, size_t n) {
-  dps__buf_append(k, &n, sizeof n);
-  if (n) dps__buf_append(k, p, n);
+/* A walk over a shape key's parts: appending them to @p out, or, when out is NULL, comparing
+ * them with a key's text from p to end. One list of parts (walk_shape) serves both. */
+typedef struct key_walk {
+  dps__buf *out;
+  const char *p, *end;
+} key_walk;
+
+/* Appends one length-prefixed part, or compares it: false at the first difference. */
+static bool key_part(key_walk *w, const void *v, size_t n) {
+  if (w->out) {
+    dps__buf_append(w->out, &n, sizeof n);
+    if (n) dps__buf_append(w->out, v, n);
+    return true;
+  }
+  size_t len;
+  if ((size_t)(w->end - w->p) < sizeof len) return false;
+  memcpy(&len, w->p, sizeof len);
+  w->p += sizeof len;
+  if (len != n || (size_t)(w->end - w->p) < n || (n && memcmp(w->p, v, n) != 0)) return false;
+  w->p += n;
+  return true;
+}
+
+static bool walk_shape(key_walk *w, const dps__sigv4_request *r) {
+  if (!key_part(w, r->method, strlen(r->method)) || !key_part(w, r->path, r->path_len) ||
+      !key_part(w, r->query, r->query ? r->query_len : 0) ||
+      !key_part(w, &r->flags, sizeof r->flags) || !key_part(w, r->signed_headers ? "+" : "-", 1) ||
+      (r->signed_headers && !key_part(w, r->signed_headers, strlen(r->signed_headers))) ||
+      !key_part(w, &r->n_headers, sizeof r->n_headers))
+    return false;
+  for (size_t i = 0; i < r->n_headers; i++)
+    if (!key_part(w, r->headers[i].name, r->headers[i].name_len) ||
+        !key_part(w, r->headers[i].value, r->headers[i].value_len))
+      return false;
+  return true;
 }
 
 static void shape_key(const dps__sigv4_request *r, dps__buf *k) {
   dps__buf_reset(k);
-  key_part(k, r->method, strlen(r->method));
-  key_part(k, r->path, r->path_len);
-  key_part(k, r->query, r->query ? r->query_len : 0);
-  key_part(k, &r->flags, sizeof r->flags);
-  key_part(k, r->signed_headers ? "+" : "-", 1);
-  if (r->signed_headers) key_part(k, r->signed_headers, strlen(r->signed_headers));
-  key_part(k, &r->n_headers, sizeof r->n_headers);
-  for (size_t i = 0; i < r->n_headers; i++) {
-    key_part(k, r->headers[i].name, r->headers[i].name_len);
-    key_part(k, r->headers[i].value, r->headers[i].value_len);
-  }
+  key_walk w = {k, NULL, NULL};
+  walk_shape(&w, r);
 }
 
 /* Whether @p r has the shape whose key is @p k: shape_key(r) would equal it. */
-static bool part_equal(const char **p, const char *end, const void *v, size_t n) {
-  size_t len;
-  if ((size_t)(end - *p) < sizeof len) return false;
-  memcpy(&len, *p, sizeof len);
-  *p += sizeof len;
-  if (len != n || (size_t)(end - *p) < n || (n && memcmp(*p, v, n) != 0)) return false;
-  *p += n;
-  return true;
-}
-
 static bool shape_equal(const dps__buf *k, const dps__sigv4_request *r) {
   if (k->len == 0) return false;
-  const char *p = k->data, *end = k->data + k->len;
-  if (!part_equal(&p, end, r->method, strlen(r->method)) ||
-      !part_equal(&p, end, r->path, r->path_len) ||
-      !part_equal(&p, end, r->query, r->query ? r->query_len : 0) ||
-      !part_equal(&p, end, &r->flags, sizeof r->flags) ||
-      !part_equal(&p, end, r->signed_headers ? "+" : "-", 1) ||
-      (r->signed_headers && !part_equal(&p, end, r->signed_headers, strlen(r->signed_headers))) ||
-      !part_equal(&p, end, &r->n_headers, sizeof r->n_headers))
-    return false;
-  for (size_t i = 0; i < r->n_headers; i++)
-    if (!part_equal(&p, end, r->headers[i].name, r->headers[i].name_len) ||
-        !part_equal(&p, end, r->headers[i].value, r->headers[i].value_len))
-      return false;
-  return p == end;
+  key_walk w = {NULL, k->data, k->data + k->len};
+  return walk_shape(&w, r) && w.p == w.end;
 }
 
 /* The shape can be reused when the body varies only through the payload hash at the end (not
