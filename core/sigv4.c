@@ -673,10 +673,16 @@ static bool shape_equal(const dps__buf *k, const dps__sigv4_request *r) {
   return walk_shape(&w, r) && w.p == w.end;
 }
 
-/* The shape can be reused when the body varies only through the payload hash at the end (not
- * given, not in a header) and the date only through the value the signer added. */
+/* Whether @p r's body shows only as the payload hash this signer computes, at the end of the
+ * canonical request (not a hash the caller gives, not a header). */
+static bool body_only_at_end(const dps__sigv4_request *r) {
+  return !r->payload_hash && !(r->flags & DPS__SIGV4_SIGN_BODY);
+}
+
+/* The shape can be reused when the body varies only through the payload hash at the end and the
+ * date only through the value the signer added. */
 static bool shape_cacheable(const dps__sigv4_request *r, const canon *c) {
-  return !r->payload_hash && !(r->flags & DPS__SIGV4_SIGN_BODY) && c->date_off != SIZE_MAX;
+  return body_only_at_end(r) && c->date_off != SIZE_MAX;
 }
 
 /* Hashes the canonical request of @p r, which has the cached shape, into @p h. */
@@ -731,8 +737,8 @@ int dps__sigv4_sign(dps__sigv4_signer *s, const dps__sigv4_request *r, dps__sigv
   size_t sts_len = 0;
   unsigned char mac[SHA256_LEN], crh[SHA256_LEN];
   const dps__buf *cr = &s->shape_cr;
-  if (r->method && amz_date_ok(r->amz_date) && !r->payload_hash &&
-      !(r->flags & DPS__SIGV4_SIGN_BODY) && shape_equal(&s->shape_key, r)) {
+  if (r->method && amz_date_ok(r->amz_date) && body_only_at_end(r) &&
+      shape_equal(&s->shape_key, r)) {
     shape_hash(s, r, &c, crh);
   } else {
     int rc = full_hash(s, r, &c, crh, &cr);
