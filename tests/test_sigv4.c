@@ -1,8 +1,8 @@
 /*
- * test_sigv4.c: tests of core/sigv4 against the official AWS SigV4 suite in
- * $DPS_SHARED_DIR/testdata/sigv4 (the aws-c-auth v4 cases), plus the key cache, session tokens,
- * verification with a received signed-header list, Authorization parsing and a Data Pipeline
- * request cross-checked with Python.
+ * test_sigv4.c: tests of core/sigv4 against the official AWS SigV4 suite in tests/data/sigv4
+ * (the aws-c-auth v4 cases, vendored with their LICENSE and NOTICE), plus the key cache, session
+ * tokens, verification with a received signed-header list, Authorization parsing and a Data
+ * Pipeline request cross-checked with Python.
  *
  * Suite coverage: every case folder is run with its header-signing variant (canonical request,
  * string to sign, signature and Authorization value, byte for byte), then verified the way the
@@ -278,10 +278,10 @@ static void run_case(const char *dir) {
 }
 
 static void test_official_suite(void **state) {
-  const char *shared = getenv("DPS_SHARED_DIR");
-  if (!shared) fail_msg("DPS_SHARED_DIR is not set");
+  const char *data = getenv("DPS_TEST_DATA");
+  if (!data) fail_msg("DPS_TEST_DATA is not set (ctest sets it to tests/data)");
   char root[1024];
-  snprintf(root, sizeof root, "%s/testdata/sigv4", shared);
+  snprintf(root, sizeof root, "%s/sigv4", data);
   DIR *d = opendir(root);
   if (!d) fail_msg("cannot open %s", root);
   size_t folders = 0, run = 0, skipped = 0;
