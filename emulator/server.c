@@ -618,15 +618,20 @@ int dps__emu_run(const dps__emu_config *cfg, dps_error *err) {
   struct event_base *base = dps__emu_base_new(false); /* one thread: no locks */
   if (!base) return dps__error_set(err, DPS_ENOMEM, NULL, "cannot create the event loop");
   run_state rs = {.base = base};
-  int rc = dps__emu_server_start(base, cfg, &rs.srv, err);
-  if (rc) {
-    event_base_free(base);
-    return rc;
-  }
+  /* The handlers before the server starts: it writes the port file, and whoever waits for that
+   * file may signal at once (a test stopping it). Nothing dispatches them before the loop runs,
+   * and by then rs.srv is set. */
   struct event *sigint = evsignal_new(base, SIGINT, on_signal, &rs);
   struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, &rs);
   if (sigint) evsignal_add(sigint, NULL);
   if (sigterm) evsignal_add(sigterm, NULL);
+  int rc = dps__emu_server_start(base, cfg, &rs.srv, err);
+  if (rc) {
+    if (sigint) event_free(sigint);
+    if (sigterm) event_free(sigterm);
+    event_base_free(base);
+    return rc;
+  }
   const dps__emu_config *c = &rs.srv->cfg;
   char host[72];
   snprintf(host, sizeof host, "%.*s", (int)(strrchr(cfg->listen, ':') - cfg->listen), cfg->listen);

@@ -15,6 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
+/* usleep is not in POSIX.1-2008, which the tests are compiled to */
+static inline void emu_nap_10ms(void) {
+  struct timespec ts = {0, 10000000};
+  nanosleep(&ts, NULL);
+}
+
 #include "tests/watchdog.h"
 
 extern char **environ;
@@ -63,7 +69,7 @@ static inline int emu_start(emu_proc *e, const char *const *extra) {
   for (size_t i = 0; extra && extra[i] && n < 62; i++) argv[n++] = extra[i];
   argv[n] = NULL;
   if (posix_spawn(&e->pid, bin, NULL, NULL, (char *const *)argv, environ) != 0) return -1;
-  watchdog_child_pid = e->pid;
+  watchdog_child_pid = (int)e->pid;
   emu_track(e->pid, 0);
   for (int i = 0; i < 500; i++) { /* up to 5 s */
     FILE *f = fopen(port_file, "r");
@@ -86,10 +92,21 @@ static inline int emu_start(emu_proc *e, const char *const *extra) {
 
 /* SIGTERM and wait: the emulator answers what is in flight and flushes the record. Returns the
  * exit status (0 expected). */
+/* SIGTERM, then the exit status; an emulator still running 30 s later is killed, said so, and
+ * counts as a failure (-2) rather than a test hanging until its watchdog. */
 static inline int emu_stop(emu_proc *e) {
   int st = 0;
   kill(e->pid, SIGTERM);
-  pid_t w = waitpid(e->pid, &st, 0);
+  pid_t w = 0;
+  for (int i = 0; i < 3000 && (w = waitpid(e->pid, &st, WNOHANG)) == 0; i++) emu_nap_10ms();
+  if (w == 0) {
+    fprintf(stderr, "emu_stop: the emulator (pid %d) ignored SIGTERM for 30 s: killed\n",
+            (int)e->pid);
+    kill(e->pid, SIGKILL);
+    waitpid(e->pid, &st, 0);
+    emu_track(0, e->pid);
+    return -2;
+  }
   emu_track(0, e->pid);
   if (w < 0) return -1;
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);

@@ -8,12 +8,14 @@
 #define DPS_TESTS_WATCHDOG_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-static volatile pid_t watchdog_child_pid; /* set by emu_proc.h when it starts an emulator */
+static _Atomic int watchdog_child_pid; /* set by emu_proc.h when it starts an emulator; read by
+                                         the watchdog thread */
 
 static void watchdog_dump(pid_t pid, const char *what) {
   char cmd[160];
@@ -28,7 +30,8 @@ static void *watchdog_main(void *arg) {
   sleep(secs);
   fprintf(stderr, "watchdog: still running after %u s\n", secs);
   watchdog_dump(getpid(), "the test");
-  if (watchdog_child_pid > 0) watchdog_dump(watchdog_child_pid, "the emulator child");
+  pid_t child = (pid_t)watchdog_child_pid;
+  if (child > 0) watchdog_dump(child, "the emulator child");
   _exit(124);
 }
 

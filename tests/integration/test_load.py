@@ -159,7 +159,10 @@ class FixedLatency(TempDir):
         self.assertEqual(read_json(self.path("r.json"))["requests"], 1500)
         busy = sorted(samples)[len(samples) // 10:]  # the start and the tail are not steady
         self.assertGreaterEqual(len(samples), 20, samples)
-        self.assertLessEqual(max(samples), 10, samples)
+        # The gauge is the server's: a stream whose answer the client already has (and has sent
+        # the next request for) may not be closed on the server's side yet, so it can read one
+        # over (seen under TSan on a loaded machine). Over-submitting shows as more than that.
+        self.assertLessEqual(max(samples), 11, samples)
         self.assertGreaterEqual(busy[len(busy) // 2], 9, samples)
 
     def test_slo_missed_exits_3(self):
