@@ -8,6 +8,7 @@
 
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,23 +92,22 @@ static inline int emu_start(emu_proc *e, const char *const *extra) {
 }
 
 /* SIGTERM and wait: the emulator answers what is in flight and flushes the record. Returns the
- * exit status (0 expected). */
-/* SIGTERM, then the exit status; an emulator still running 30 s later is killed, said so, and
- * counts as a failure (-2) rather than a test hanging until its watchdog. */
+ * exit status (0 expected). One still running 30 s later is killed, said so, and counts as a
+ * failure (-2), rather than the test hanging until its watchdog. */
 static inline int emu_stop(emu_proc *e) {
   int st = 0;
   kill(e->pid, SIGTERM);
   pid_t w = 0;
   for (int i = 0; i < 3000 && (w = waitpid(e->pid, &st, WNOHANG)) == 0; i++) emu_nap_10ms();
-  if (w == 0) {
+  bool killed = w == 0;
+  if (killed) {
     fprintf(stderr, "emu_stop: the emulator (pid %d) ignored SIGTERM for 30 s: killed\n",
             (int)e->pid);
     kill(e->pid, SIGKILL);
-    waitpid(e->pid, &st, 0);
-    emu_track(0, e->pid);
-    return -2;
+    w = waitpid(e->pid, &st, 0);
   }
   emu_track(0, e->pid);
+  if (killed) return -2;
   if (w < 0) return -1;
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
