@@ -2,8 +2,10 @@
 #include "cli/reporter_args.h"
 
 #include <pthread.h>
+#include <string.h>
 
 #include "cli/args.h"
+#include "core/ratespec.h"
 
 #define DAY_MS (24u * 3600 * 1000)
 
@@ -30,6 +32,17 @@ int dps_cli_reporter_config(const char *prog, const dps_cli_reporter_args *a, dp
     if (dps_cli_duration_ms(prog, "--deadline", a->deadline, DAY_MS, &ms)) return DPS_EXIT_USAGE;
     c->deadline_ms = ms;
   }
+  if (a->max_rate) {
+    dps_error err;
+    if (dps__ratespec_parse(a->max_rate, DPS_NTS, "--max-rate", &c->max_rate, &c->max_burst, &err))
+      return dps_cli_error(prog, "%s", err.message), DPS_EXIT_USAGE;
+  }
+  if (a->rate_control) {
+    if (strcmp(a->rate_control, "on") != 0 && strcmp(a->rate_control, "off") != 0)
+      return dps_cli_error(prog, "--rate-control: \"%s\" is not on or off", a->rate_control),
+             DPS_EXIT_USAGE;
+    c->adaptive_rate = strcmp(a->rate_control, "on") == 0;
+  }
   if (a->ca_bundle && a->no_verify_ssl)
     return dps_cli_error(prog, "--ca-bundle and --no-verify-ssl contradict each other"),
            DPS_EXIT_USAGE;
@@ -49,6 +62,8 @@ const char *dps_cli_reporter_live_flag(const dps_cli_reporter_args *a) {
          : a->deadline      ? "--deadline"
          : a->ca_bundle     ? "--ca-bundle"
          : a->no_verify_ssl ? "--no-verify-ssl"
+         : a->max_rate      ? "--max-rate"
+         : a->rate_control  ? "--rate-control"
                             : NULL;
 }
 

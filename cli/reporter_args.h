@@ -14,7 +14,7 @@
 typedef struct dps_cli_reporter_args {
   const char *endpoint_url, *region, *profile;
   const char *connections, *max_streams, *max_attempts, *timeout, *deadline;
-  const char *ca_bundle, *no_verify_ssl;
+  const char *ca_bundle, *no_verify_ssl, *max_rate, *rate_control;
 } dps_cli_reporter_args;
 
 /* The option-table rows for @p ra (a dps_cli_reporter_args lvalue); @p attempts_help is the
@@ -30,6 +30,11 @@ typedef struct dps_cli_reporter_args {
       {"max-attempts", "N", attempts_help, &(ra).max_attempts},                                   \
       {"timeout", "DURATION", "per attempt (default 10s)", &(ra).timeout},                        \
       {"deadline", "DURATION", "per update, from submission (default 5m)", &(ra).deadline},       \
+      {"max-rate", "N[/BURST]", "send at most N requests/s (decimal), BURST at once (default: no cap)", \
+       &(ra).max_rate},                                                                           \
+      {"rate-control", "on|off",                                                                  \
+       "pace to what the endpoint accepts once it throttles (send: on; load: off)",               \
+       &(ra).rate_control},                                                                       \
       {"ca-bundle", "FILE", "trust the CAs of this PEM file instead of the system store",         \
        &(ra).ca_bundle},                                                                          \
   {                                                                                               \

@@ -77,6 +77,8 @@ int dps_send_run(dps_send_opts *o);
 
 typedef struct dps_send_summary {
   uint64_t submitted, delivered, rejected, failed, expired, retries;
+  uint64_t throttled; /* throttling responses (dps_stats.throttled) */
+  double send_rate;   /* the rate controller's pace at the end; 0: not engaged */
   double elapsed_s;
   uint64_t p50_us, p90_us, p99_us, max_us;
   struct {

@@ -277,6 +277,8 @@ int dps_send_run(dps_send_opts *o) {
       .failed = atomic_load(&st.failed),
       .expired = atomic_load(&st.expired),
       .retries = stats.retries,
+      .throttled = stats.throttled,
+      .send_rate = stats.send_rate,
       .elapsed_s = elapsed,
       .p50_us = stats.latency_p50_us,
       .p90_us = stats.latency_p90_us,

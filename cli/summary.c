@@ -27,6 +27,13 @@ void dps_send_summary_text(FILE *f, const dps_send_summary *s) {
                         " rejected, %" PRIu64 " failed, %" PRIu64 " expired; %" PRIu64 " retries\n",
           s->submitted + s->rejected, s->elapsed_s, rate_of(s), s->delivered, s->rejected,
           s->failed, s->expired, s->retries);
+  if (s->throttled || s->send_rate > 0) {
+    fprintf(f, DPS_SEND_PROG ": %" PRIu64 " throttled responses; ", s->throttled);
+    if (s->send_rate > 0)
+      fprintf(f, "paced at %.1f requests/s at the end\n", s->send_rate);
+    else
+      fprintf(f, "the rate controller was not pacing at the end\n");
+  }
   if (s->submitted)
     fprintf(f, DPS_SEND_PROG ": latency p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms\n",
             ms(s->p50_us), ms(s->p90_us), ms(s->p99_us), ms(s->max_us));
@@ -44,10 +51,11 @@ int dps_send_summary_json(FILE *f, const dps_send_summary *s) {
   for (size_t i = 0; errors && i < DPS_SEND_MAX_CODES && s->errors[i].code[0]; i++)
     json_object_set_new(errors, s->errors[i].code, json_integer((json_int_t)s->errors[i].count));
   json_t *o =
-      json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:o*,s:f,s:f,s:{s:f,s:f,s:f,s:f}}", "submitted",
+      json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:o*,s:f,s:f,s:{s:f,s:f,s:f,s:f}}", "submitted",
                 (json_int_t)s->submitted, "delivered", (json_int_t)s->delivered, "rejected",
                 (json_int_t)s->rejected, "failed", (json_int_t)s->failed, "expired",
-                (json_int_t)s->expired, "retries", (json_int_t)s->retries, "errors", errors,
+                (json_int_t)s->expired, "retries", (json_int_t)s->retries, "throttled",
+                (json_int_t)s->throttled, "sendRate", round_to(s->send_rate, 3), "errors", errors,
                 "elapsedSeconds", round_to(s->elapsed_s, 3), "rate", round_to(rate_of(s), 1),
                 "latencyMs", "p50", round_to(ms(s->p50_us), 3), "p90", round_to(ms(s->p90_us), 3),
                 "p99", round_to(ms(s->p99_us), 3), "max", round_to(ms(s->max_us), 3));
@@ -65,8 +73,10 @@ void dps_send_progress_line(FILE *f, const dps_stats *st, uint64_t rejected, dou
   fprintf(f,
           "\r" DPS_SEND_PROG ": %" PRIu64 " submitted, %" PRIu64 " delivered, %" PRIu64
           " failed, %" PRIu64 " expired, %" PRIu64 " rejected, %" PRIu64 " pending, %" PRIu64
-          " retries, %.0f/s\033[K",
+          " retries, %" PRIu64 " throttled, %.0f/s",
           st->submitted, st->delivered, st->failed, st->expired, rejected, st->pending, st->retries,
-          rate);
+          st->throttled, rate);
+  if (st->send_rate > 0) fprintf(f, " (paced at %.1f/s)", st->send_rate);
+  fputs("\033[K", f);
   fflush(f);
 }

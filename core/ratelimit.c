@@ -1,4 +1,4 @@
-/* ratelimit.c: the adaptive send-rate limiter (see ratelimit.h for the model and its choices). */
+/* ratelimit.c: the sender's rate controller (see ratelimit.h for the model and its choices). */
 #include "core/ratelimit.h"
 
 #define NS_PER_S 1e9
@@ -8,140 +8,143 @@
  * reported may come out a rounding error short of 1. Worth under 2 ns at the lowest rate. */
 #define TOKEN_SLACK 1e-12
 
-void dps__ratelimit_init(dps__ratelimit *r) { *r = (dps__ratelimit){.on = false}; }
-
-/* Newton's method from above, where it descends monotonically; the library does not link libm.
- * Only on a throttle, so the few dozen steps a large rate takes do not matter. */
-static double cube_root(double x) {
-  if (!(x > 0.0)) return 0.0;
-  double y = x > 1.0 ? x : 1.0; /* >= cbrt(x) */
-  for (int i = 0; i < 200; i++) {
-    double next = (2.0 * y + x / (y * y)) / 3.0;
-    if (next >= y) break;
-    y = next;
-  }
-  return y;
+/* K, the seconds from a cut back to W: DPS__RATELIMIT_PROBE_K_S, or longer at low rates so that
+ * a cycle holds enough calls (see ratelimit.h). */
+static double k_of(double w) {
+  double k = DPS__RATELIMIT_PROBE_CALLS / w;
+  return k > DPS__RATELIMIT_PROBE_K_S ? k : DPS__RATELIMIT_PROBE_K_S;
 }
 
-static double capacity(double rate) {
+/* ---- a token bucket -------------------------------------------------------------------------- */
+
+static double default_capacity(double rate) {
   double c = rate * DPS__RATELIMIT_BURST_S;
   return c > 1.0 ? c : 1.0;
 }
 
-static void refill(dps__ratelimit *r, uint64_t now_ns) {
-  if (now_ns <= r->refilled_ns) return;
-  r->tokens += (double)(now_ns - r->refilled_ns) / NS_PER_S * r->rate;
-  double cap = capacity(r->rate);
-  if (r->tokens > cap) r->tokens = cap;
-  r->refilled_ns = now_ns;
+static void bucket_refill(dps__bucket *b, uint64_t now_ns) {
+  if (now_ns <= b->refilled_ns) return;
+  b->tokens += (double)(now_ns - b->refilled_ns) / NS_PER_S * b->rate;
+  if (b->tokens > b->capacity) b->tokens = b->capacity;
+  b->refilled_ns = now_ns;
 }
 
 /* Tokens accrue at the old rate up to now, then at the new one; the bucket shrinks with it. */
-static void set_rate(dps__ratelimit *r, double rate, uint64_t now_ns) {
-  refill(r, now_ns);
-  r->rate = rate > DPS__RATELIMIT_MIN_RATE ? rate : DPS__RATELIMIT_MIN_RATE;
-  double cap = capacity(r->rate);
-  if (r->tokens > cap) r->tokens = cap;
+static void bucket_set_rate(dps__bucket *b, double rate, uint64_t now_ns) {
+  bucket_refill(b, now_ns);
+  b->rate = rate;
+  b->capacity = default_capacity(rate);
+  if (b->tokens > b->capacity) b->tokens = b->capacity;
 }
 
-static void count_send(dps__ratelimit *r, uint64_t now_ns) {
-  uint64_t s = now_ns / SLOT_NS;
-  if (s > r->slot_index) { /* clear the slots the window moved past, at most all of them */
-    for (uint64_t i = 1; i <= s - r->slot_index && i <= SLOTS; i++)
-      r->sends[(r->slot_index + i) % SLOTS] = 0;
-    r->slot_index = s;
-  }
-  r->sends[r->slot_index % SLOTS]++; /* a now_ns in the past counts in the current slot */
+/* 0 when a token is there at @p now_ns, else the ns until one is. */
+static uint64_t bucket_wait(dps__bucket *b, uint64_t now_ns) {
+  bucket_refill(b, now_ns);
+  if (b->tokens >= 1.0 - TOKEN_SLACK) return 0;
+  double w = (1.0 - b->tokens) / b->rate * NS_PER_S;
+  /* From refilled_ns, which is now unless now_ns went back in time. */
+  return (b->refilled_ns > now_ns ? b->refilled_ns - now_ns : 0) + (uint64_t)w + 1;
 }
 
-double dps__ratelimit_measured(const dps__ratelimit *r, uint64_t now_ns) {
-  uint64_t s = now_ns / SLOT_NS;
-  if (s < r->slot_index) {
-    s = r->slot_index;
-    now_ns = s * SLOT_NS;
+/* ---- the controller ------------------------------------------------------------------------ */
+
+void dps__ratelimit_init(dps__ratelimit *r, double max_rate, unsigned max_burst, uint64_t now_ns) {
+  *r = (dps__ratelimit){.on = false};
+  if (max_rate > 0) {
+    double cap = max_burst ? (double)max_burst : default_capacity(max_rate);
+    r->cap = (dps__bucket){.rate = max_rate, .capacity = cap, .tokens = cap, .refilled_ns = now_ns};
   }
-  /* Slot slot_index - k holds the sends of that slot; it is in the window when it is one of the
-   * SLOTS slots ending with s. Slots before the first one ever used hold 0. */
+}
+
+/* The sends of the last second, per slot; advancing clears the slots the window left. */
+static void advance(dps__ratelimit *r, uint64_t now_ns) {
+  uint64_t s = now_ns / SLOT_NS;
+  if (s <= r->slot) return;
+  for (uint64_t i = 1; i <= s - r->slot && i <= SLOTS; i++) {
+    uint64_t k = (r->slot + i) % SLOTS;
+    r->sends[k] = 0;
+  }
+  r->slot = s;
+}
+
+static uint64_t last_second(const uint32_t *slots) {
   uint64_t n = 0;
-  for (uint64_t k = 0; k < SLOTS && k <= r->slot_index; k++) {
-    uint64_t i = r->slot_index - k;
-    if (i + SLOTS > s) n += r->sends[i % SLOTS];
-  }
-  uint64_t span_ns = (SLOTS - 1) * SLOT_NS + now_ns % SLOT_NS; /* 9 whole slots + this one */
-  /* A window younger than a second holds only its age's sends: measuring them over the whole
-   * second would read a fast start as a slow one (floor 10 ms, so a first burst is not read as
-   * an infinite rate). */
-  if (r->first_send_ns && now_ns > r->first_send_ns && now_ns - r->first_send_ns < span_ns)
-    span_ns = now_ns - r->first_send_ns;
-  if (span_ns < 10000000u) span_ns = 10000000u;
-  return (double)n * NS_PER_S / (double)span_ns;
+  for (int i = 0; i < SLOTS; i++) n += slots[i];
+  return n;
+}
+
+/* The curve at @p now_ns (see ratelimit.h), never below the floor. */
+static double curve(const dps__ratelimit *r, uint64_t now_ns) {
+  double t = now_ns > r->cut_ns ? (double)(now_ns - r->cut_ns) / NS_PER_S : 0.0;
+  double d = (t - r->k_s) / r->k_s;
+  double rate = r->w * (1.0 + (1.0 - DPS__RATELIMIT_BETA) * d * d * d);
+  return rate > DPS__RATELIMIT_MIN_RATE ? rate : DPS__RATELIMIT_MIN_RATE;
+}
+
+double dps__ratelimit_rate(dps__ratelimit *r, uint64_t now_ns) {
+  if (!r->on) return 0.0;
+  bucket_set_rate(&r->pace, curve(r, now_ns), now_ns);
+  return r->pace.rate;
+}
+
+double dps__ratelimit_estimate(const dps__ratelimit *r) { return r->w; }
+
+void dps__ratelimit_hold(dps__ratelimit *r, uint64_t until_ns) {
+  if (until_ns > r->hold_until_ns) r->hold_until_ns = until_ns;
 }
 
 bool dps__ratelimit_acquire(dps__ratelimit *r, uint64_t now_ns, uint64_t *wait_ns) {
+  uint64_t wait = now_ns < r->hold_until_ns ? r->hold_until_ns - now_ns : 0, w;
+  if (r->cap.rate > 0 && (w = bucket_wait(&r->cap, now_ns)) > wait) wait = w;
   if (r->on) {
-    refill(r, now_ns);
-    if (r->tokens < 1.0 - TOKEN_SLACK) {
-      /* From refilled_ns, which is now unless now_ns went back in time. */
-      double w = (1.0 - r->tokens) / r->rate * NS_PER_S;
-      if (wait_ns)
-        *wait_ns = (r->refilled_ns > now_ns ? r->refilled_ns - now_ns : 0) + (uint64_t)w + 1;
+    dps__ratelimit_rate(r, now_ns);
+    if ((w = bucket_wait(&r->pace, now_ns)) > 0) {
       r->refused_ns = now_ns;
-      return false;
+      if (w > wait) wait = w;
     }
-    r->tokens -= 1.0;
   }
-  if (!r->first_send_ns) r->first_send_ns = now_ns;
-  count_send(r, now_ns);
+  if (wait) {
+    if (wait_ns) *wait_ns = wait;
+    return false;
+  }
+  if (r->cap.rate > 0) r->cap.tokens -= 1.0;
+  if (r->on) r->pace.tokens -= 1.0;
+  advance(r, now_ns);
+  r->sends[r->slot % SLOTS]++; /* a now_ns in the past counts in the current slot */
   return true;
 }
 
-void dps__ratelimit_on_throttle(dps__ratelimit *r, uint64_t now_ns, uint64_t sent_ns) {
-  /* One cut per window: with many requests in flight, a burst of throttles answers sends made
-   * before the last cut, and each would cut again (ten of them: 0.7^10, 3% of the rate). Only a
-   * request sent after the last cut tells something new, as CUBIC reacts once per window. */
-  if (r->on && sent_ns < r->throttled_ns) return;
-  double w = dps__ratelimit_measured(r, now_ns);
-  if (r->on && r->rate < w) w = r->rate; /* the window still holds sends from before a cut */
-  r->last_max_rate = w;
-  r->k_s = cube_root(w * (1.0 - DPS__RATELIMIT_BETA) / DPS__RATELIMIT_CUBIC_C);
-  r->throttled_ns = now_ns;
+bool dps__ratelimit_on_throttle(dps__ratelimit *r, uint64_t now_ns, uint64_t sent_ns) {
+  if (r->on && sent_ns < r->cut_ns) return false; /* answered a send from before the last cut */
+  double w;
+  if (r->on) {
+    w = dps__ratelimit_rate(r, now_ns); /* the pace the endpoint just refused: CUBIC's W_max */
+    /* Fast convergence (RFC 9438 4.7): a W below the last one means others behind the limit
+     * took a larger share; back off further by (1 + beta) / 2, so the reporters above their
+     * share give way to those below it. */
+    if (w < r->w) w *= (1.0 + DPS__RATELIMIT_BETA) / 2.0;
+  } else {
+    w = (double)last_second(r->sends); /* per second: the window is one second */
+    if (r->cap.rate > 0 && w > r->cap.rate) w = r->cap.rate;
+  }
+  double floor = DPS__RATELIMIT_MIN_RATE / DPS__RATELIMIT_BETA;
+  r->w = w > floor ? w : floor;
+  r->k_s = k_of(r->w);
+  r->cut_ns = now_ns;
   r->on = true;
-  r->refilled_ns = now_ns;
-  r->tokens = 0.0; /* the service said stop: the next send waits for a whole token */
-  set_rate(r, w * DPS__RATELIMIT_BETA, now_ns);
+  r->pace.refilled_ns = now_ns;
+  r->pace.tokens = 0.0; /* the endpoint said stop: the next send waits for a whole token */
+  bucket_set_rate(&r->pace, curve(r, now_ns), now_ns);
+  return true;
 }
 
 void dps__ratelimit_on_success(dps__ratelimit *r, uint64_t now_ns) {
   if (!r->on) return;
-  double t = now_ns > r->throttled_ns ? (double)(now_ns - r->throttled_ns) / NS_PER_S : 0.0;
-  if (t >= r->k_s) {
-    uint64_t back_ns = r->throttled_ns + (uint64_t)(r->k_s * NS_PER_S); /* the curve passed W */
-    uint64_t quiet_ns = back_ns > r->refused_ns ? back_ns : r->refused_ns;
-    if (now_ns >= quiet_ns && now_ns - quiet_ns >= DPS__RATELIMIT_OFF_AFTER_NS) {
-      r->on = false;
-      r->rate = 0.0;
-      return;
-    }
+  uint64_t back_ns = r->cut_ns + (uint64_t)(r->k_s * NS_PER_S); /* the curve passes W */
+  if (now_ns < back_ns) return;
+  uint64_t quiet_ns = back_ns > r->refused_ns ? back_ns : r->refused_ns;
+  if (now_ns - quiet_ns >= DPS__RATELIMIT_OFF_AFTER_NS) {
+    r->on = false;
+    r->pace = (dps__bucket){0};
   }
-  double d = t - r->k_s;
-  set_rate(r, DPS__RATELIMIT_CUBIC_C * d * d * d + r->last_max_rate, now_ns);
-}
-
-double dps__ratelimit_rate(const dps__ratelimit *r) { return r->on ? r->rate : 0.0; }
-
-bool dps__ratelimit_note_response(dps__ratelimit *r, uint64_t now_ns, bool throttled) {
-  uint64_t s = now_ns / SLOT_NS;
-  if (s > r->resp_slot) {
-    for (uint64_t i = 1; i <= s - r->resp_slot && i <= SLOTS; i++) {
-      r->responses[(r->resp_slot + i) % SLOTS] = 0;
-      r->throttles[(r->resp_slot + i) % SLOTS] = 0;
-    }
-    r->resp_slot = s;
-  }
-  r->responses[r->resp_slot % SLOTS]++;
-  if (throttled) r->throttles[r->resp_slot % SLOTS]++;
-  if (!throttled) return false;
-  uint64_t n = 0, t = 0;
-  for (uint64_t i = 0; i < SLOTS; i++) n += r->responses[i], t += r->throttles[i];
-  return n >= DPS__RATELIMIT_TRIGGER_MIN && (double)t >= DPS__RATELIMIT_TRIGGER_SHARE * (double)n;
 }

@@ -1,30 +1,48 @@
 /*
- * ratelimit.h: the client-side send-rate limiter of the AWS SDKs' "adaptive" retry mode,
- * simplified. Off (unlimited) until the service throttles; then a token bucket holds the sender to
- * a rate that CUBIC brings back up while responses succeed, until the limiter is no longer needed.
+ * ratelimit.h: the sender's rate controller. It paces sends to the rate the endpoint accepts,
+ * from 1 call a second (the real service's per-account limit is 10/s, shared by every host of
+ * the account) to hundreds of thousands (a local emulator), and it costs nothing while the
+ * endpoint throttles nothing. Two independent parts:
  *
- *  - Demand: acquire counts every send it admits, on or off, in ten 100 ms slots; the measured
- *    send rate is the count over the last second (the current slot included) divided by the time
- *    it covers (0.9 to 1 s). A plain window rather than the SDKs' EWMA over half-second buckets
- *    (weight 0.8 on the past), which after 5 s at a steady rate still reads 11% low.
- *  - Throttle: the allowed rate becomes beta (0.7) x the measured rate (x the smaller of the
- *    measured and the allowed rate when already on, as the SDKs do: the measure lags a cut by up to
- *    a second), never below DPS__RATELIMIT_MIN_RATE (0.5/s). The rate cut from, W, is remembered.
- *  - Success: CUBIC, as the SDKs do: rate(t) = C (t - K)^3 + W, t the seconds since the last
- *    throttle, C = 0.4, K = cbrt(W (1 - beta) / C), so rate(0) = beta W. Chosen over additive or
- *    multiplicative increase because it is scale-aware (back to W in K = 9.1 s from W = 1000/s,
- *    4.2 s from 100/s, where +N/s is too slow at high rates and too quick at low ones), it
- *    approaches W slowly, the rate that was throttled, then probes beyond it ever faster; and it is
- *    what the service's other clients do, so we share its capacity fairly with them. The curve
- *    rises monotonically with t: recovery needs no per-success step, only the time elapsed.
- *  - Switching off: once the curve is past W (t >= K) and acquire has refused nothing for
- *    DPS__RATELIMIT_OFF_AFTER_NS (5 s), demand sits under the allowed rate and has for a while:
- *    the limiter turns off. (The SDKs never turn it off, which keeps limiting bursts after quiet
- *    spells long after the service has recovered.)
- *  - Token bucket: capacity max(1, rate x 0.1 s), refilled continuously. A tenth of a second of
- *    burst (the SDKs' bucket holds a whole second of the rate) keeps the sends paced close to
- *    the rate the service asked for, rather than in bunches it may throttle again. A throttle
- *    empties the bucket: the next send waits 1/rate.
+ *  - The user's cap (max_rate, max_burst): a token bucket that is always on when set. It starts
+ *    full, so max_burst requests may go at once after a quiet spell.
+ *
+ *  - The controller. Off (unlimited) until the first throttle: no minimum sample, because at
+ *    10 calls a second there never is one. Then:
+ *    * First throttle: W, the rate to come back to, is the sends of the last second: a guess
+ *      from above (they include the endpoint's burst and all that went over it), which the
+ *      throttles that follow cut down, each by beta, within a few calls. Sends rather than
+ *      successes so that reporters starting together behind one limit start from the same place,
+ *      whichever of them the endpoint's burst happened to go to.
+ *    * Cut: on a later throttle, W is the pace the endpoint just refused (CUBIC's W_max), cut
+ *      further by (1 + beta) / 2 when it is below the last W (RFC 9438's fast convergence: others
+ *      behind the limit are taking more, so give way). The pace becomes beta W, the bucket is
+ *      emptied (the next send waits 1/rate) and the cut's time is kept. A throttle of a request
+ *      sent before the last cut says nothing new and is ignored: with many requests in flight,
+ *      one cut per window, as CUBIC does.
+ *    * Probe: rate(t) = W (1 + (1 - beta) ((t - K) / K)^3), t the seconds since the cut, so
+ *      rate(0) = beta W, the curve flattens as it nears W at t = K and then probes beyond it ever
+ *      faster ((2 - beta) W at 2K). K is 8 s, or the time W takes to send 70 calls when that is
+ *      longer (14 s at 5/s, 70 s at 1/s): a throttle costs about one call per cycle, so a cycle
+ *      must hold enough of them. (100 calls would meet 1% at 1/s, but a reporter cut below its
+ *      share then probes more slowly than the others and four behind one limit stop converging:
+ *      measured with test_ratelimit's simulation.) Scale-free, unlike the SDKs' CUBIC, whose
+ *      constant C = 0.4 is in calls/s^3: from W = 10/s the SDKs' curve (beta 0.7) is back at W in
+ *      2 s and at 3 W in 5.6 s, which against a 10/s limit means a throttle every few seconds.
+ *      Below W the endpoint's bucket fills by W (1 - beta) K / 4 (0.4 s of W, or 3.5 calls),
+ *      which the part above W then spends: the limit's tokens are used, not wasted, while its
+ *      bucket holds more than that (the service's holds 10 s). Simulated against a bucket
+ *      (tests/test_ratelimit.c), one throttle per 70 to 450 calls: 1.5% at 1/s, 0.2% at 50/s,
+ *      0.01% at 1000/s.
+ *    * Several reporters behind one limit converge to equal shares without talking: each is
+ *      throttled in proportion to the calls it sends, so the one above its share is cut more
+ *      often, each cut below the last W gives way further (fast convergence), and the curve
+ *      of the one cut long ago climbs fastest.
+ *    * Off again: once the curve is past W and acquire has refused nothing for
+ *      DPS__RATELIMIT_OFF_AFTER_NS (demand sits below the pace), the controller turns off.
+ *  - Hold: a response's Retry-After / x-amz-retry-after holds every send until then.
+ *
+ * The bucket holds max(1, rate x 0.1 s): sends are spaced at the pace, not released in bunches.
  *
  * Single-threaded (the sender's loop). Pure arithmetic on the caller's CLOCK_MONOTONIC now_ns, so
  * tests drive time; a now_ns earlier than one already seen counts as no time passing.
@@ -35,66 +53,60 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define DPS__RATELIMIT_BETA 0.7     /* the cut on a throttle */
-#define DPS__RATELIMIT_CUBIC_C 0.4  /* CUBIC's scaling constant, the SDKs' */
-#define DPS__RATELIMIT_MIN_RATE 0.5 /* requests/s: the floor of the allowed rate */
-#define DPS__RATELIMIT_BURST_S 0.1  /* seconds of the rate the bucket holds (at least 1 token) */
-#define DPS__RATELIMIT_OFF_AFTER_NS (UINT64_C(5) * 1000000000) /* see "Switching off" */
-#define DPS__RATELIMIT_SLOTS 10 /* of DPS__RATELIMIT_SLOT_NS: the demand window is 1 s */
+#define DPS__RATELIMIT_BETA 0.8         /* the pace after a cut, as a share of W */
+#define DPS__RATELIMIT_PROBE_K_S 8.0    /* K: seconds from a cut back to W ... */
+#define DPS__RATELIMIT_PROBE_CALLS 70.0 /* ... or the time W takes to send this many */
+#define DPS__RATELIMIT_MIN_RATE 0.2     /* requests/s: the floor of the pace */
+#define DPS__RATELIMIT_BURST_S 0.1      /* seconds of the rate the bucket holds (at least 1) */
+#define DPS__RATELIMIT_CUT_SHARE 0.1    /* a later cut needs this share of last second's answers */
+#define DPS__RATELIMIT_OFF_AFTER_NS (UINT64_C(5) * 1000000000) /* see "Off again" */
+#define DPS__RATELIMIT_SLOTS 10 /* of DPS__RATELIMIT_SLOT_NS: the success window is 1 s */
 #define DPS__RATELIMIT_SLOT_NS UINT64_C(100000000)
 
-typedef struct dps__ratelimit {
-  bool on;
-  double rate;   /* allowed requests/s while on */
-  double tokens; /* in [0, capacity] after each refill */
+typedef struct dps__bucket {
+  double rate, capacity, tokens; /* rate 0: no bucket */
   uint64_t refilled_ns;
-  /* CUBIC */
-  double last_max_rate; /* W: the rate cut from at the last throttle */
-  double k_s;           /* K: seconds from the last throttle until the curve is back at W */
-  uint64_t throttled_ns;
-  uint64_t refused_ns; /* the last refusal by acquire */
-  /* Demand: sends admitted per slot; slot_index is the current slot (now_ns / SLOT_NS). */
+} dps__bucket;
+
+typedef struct dps__ratelimit {
+  dps__bucket cap; /* the user's */
+  bool on;
+  dps__bucket pace;       /* the controller's, while on */
+  double w;               /* W: the rate the last cut came down from */
+  double k_s;             /* K for this W */
+  uint64_t cut_ns;        /* the last cut */
+  uint64_t refused_ns;    /* the last refusal by the controller */
+  uint64_t hold_until_ns; /* Retry-After: nothing goes before this */
+  /* Sends per slot over the last second; slot is the current one (now_ns / SLOT_NS). */
   uint32_t sends[DPS__RATELIMIT_SLOTS];
-  uint64_t slot_index;
-  uint64_t first_send_ns; /* 0 until the first send: a younger window is measured over its age */
-  /* Responses and throttles per slot over the last second (same slots), to tell a throttled
-   * endpoint from the odd throttle. */
-  uint32_t responses[DPS__RATELIMIT_SLOTS], throttles[DPS__RATELIMIT_SLOTS];
-  uint64_t resp_slot;
+  uint64_t slot;
 } dps__ratelimit;
 
-/* The limiter reacts to throttling only when at least this share of at least MIN responses of
- * the last second were throttles: a service at its limit throttles much of what goes over it,
- * while the odd throttle (a busy partition, an injected fault) is answered by the retry backoff
- * alone. Reacting to each one would, with many streams in flight, cut the rate to nothing. */
-#define DPS__RATELIMIT_TRIGGER_SHARE 0.20
-#define DPS__RATELIMIT_TRIGGER_MIN 100
+/* Off, nothing measured; @p max_rate (0: none) and @p max_burst (0: a tenth of a second of
+ * max_rate, at least 1) set the user's cap, full at @p now_ns. */
+void dps__ratelimit_init(dps__ratelimit *r, double max_rate, unsigned max_burst, uint64_t now_ns);
 
-/* Off, nothing measured yet. */
-void dps__ratelimit_init(dps__ratelimit *r);
-
-/* May one request go at @p now_ns? true takes a token and counts the send; false: *@p wait_ns
- * (when not NULL) says how long until a token will be there (acquire again at now + wait
- * succeeds, unless a throttle comes between). Always true while off. */
+/* May one request go at @p now_ns? true takes a token from each bucket in force; false:
+ * *@p wait_ns (when not NULL) says how long until one will be there (acquire again at now +
+ * wait succeeds, unless a throttle or a hold comes between). */
 bool dps__ratelimit_acquire(dps__ratelimit *r, uint64_t now_ns, uint64_t *wait_ns);
 
-/* A throttling response arrived at @p now_ns for a request sent at @p sent_ns: turns the limiter
- * on, or cuts it further; a throttle of a request sent before the last cut is ignored (one cut
- * per window). */
-void dps__ratelimit_on_throttle(dps__ratelimit *r, uint64_t now_ns, uint64_t sent_ns);
+/* A throttling response arrived at @p now_ns for a request sent at @p sent_ns: engages the
+ * controller, or cuts it (see above). Returns true when it cut. */
+bool dps__ratelimit_on_throttle(dps__ratelimit *r, uint64_t now_ns, uint64_t sent_ns);
 
-/* Counts a response at @p now_ns (@p throttled: a throttling error) and says whether throttles
- * are now sustained (see DPS__RATELIMIT_TRIGGER_SHARE): the caller then calls on_throttle. */
-bool dps__ratelimit_note_response(dps__ratelimit *r, uint64_t now_ns, bool throttled);
-
-/* A successful response arrived at @p now_ns: raises the rate along the curve, and may turn the
- * limiter off. Nothing while off. */
+/* A successful response arrived at @p now_ns: counts it, moves the pace along the curve, and may
+ * turn the controller off. */
 void dps__ratelimit_on_success(dps__ratelimit *r, uint64_t now_ns);
 
-/* The allowed rate in requests/s; 0 while off (unlimited). */
-double dps__ratelimit_rate(const dps__ratelimit *r);
+/* Nothing is sent before @p until_ns (a Retry-After); a later hold extends, an earlier one
+ * does not shorten. */
+void dps__ratelimit_hold(dps__ratelimit *r, uint64_t until_ns);
 
-/* The measured send rate at @p now_ns (requests/s over the last second), for stats and tests. */
-double dps__ratelimit_measured(const dps__ratelimit *r, uint64_t now_ns);
+/* The controller's pace in requests/s at @p now_ns; 0 while it is off. */
+double dps__ratelimit_rate(dps__ratelimit *r, uint64_t now_ns);
+
+/* W, the rate the last cut came down from; 0 before any. For tests and stats. */
+double dps__ratelimit_estimate(const dps__ratelimit *r);
 
 #endif

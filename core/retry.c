@@ -2,7 +2,9 @@
 #include "core/retry.h"
 
 #include <stddef.h>
+#include <string.h>
 
+#include "core/clock.h"
 #include "dpstatus.h"
 
 void dps__retry_policy_init(dps__retry_policy *p) {
@@ -75,4 +77,29 @@ dps__retry_decision dps__retry_decide(const dps__retry_policy *p, dps__attempt_s
   d.action = DPS__ACTION_RETRY;
   d.delay_ms = dps__backoff_ms(p, st->attempts, rng);
   return d;
+}
+
+/* A whole number of at most 12 digits, nothing else; -1 otherwise. */
+static int64_t whole(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 12) return -1;
+  int64_t v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+uint32_t dps__retry_after_ms(const char *retry_after, const char *amz_retry_after, int64_t now_ms) {
+  int64_t ms = -1, secs;
+  if (amz_retry_after && *amz_retry_after) ms = whole(amz_retry_after);
+  if (ms < 0 && retry_after && *retry_after) {
+    if ((secs = whole(retry_after)) >= 0)
+      ms = secs * 1000;
+    else if (dps__http_date_parse(retry_after, strlen(retry_after), &secs) == DPS_OK)
+      ms = secs * 1000 > now_ms ? secs * 1000 - now_ms : 0;
+  }
+  if (ms <= 0) return 0;
+  return ms > DPS__RETRY_AFTER_MAX_MS ? DPS__RETRY_AFTER_MAX_MS : (uint32_t)ms;
 }

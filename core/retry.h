@@ -83,4 +83,15 @@ dps__retry_decision dps__retry_decide(const dps__retry_policy *p, dps__attempt_s
  * [0, min(cap, base * 2^(retry-1))). */
 uint32_t dps__backoff_ms(const dps__retry_policy *p, uint32_t retry, uint64_t *rng);
 
+/*
+ * How long a response asks the client to wait before its next call, in ms; 0 when it asks
+ * nothing (or says it in a form not understood: a bad value is ignored, never trusted).
+ * @p amz_retry_after is x-amz-retry-after (milliseconds), which wins when valid; @p retry_after
+ * is Retry-After (RFC 9110 10.2.3: delay-seconds, or an HTTP-date, measured from @p now_ms).
+ * Either may be NULL or "". At most DPS__RETRY_AFTER_MAX_MS: the update's deadline bounds the
+ * wait anyway, and no server holds a client longer than that.
+ */
+#define DPS__RETRY_AFTER_MAX_MS 300000u
+uint32_t dps__retry_after_ms(const char *retry_after, const char *amz_retry_after, int64_t now_ms);
+
 #endif

@@ -221,8 +221,12 @@ typedef struct dps_config {
   uint32_t attempt_timeout_ms; /**< per request (default 10000) */
   uint32_t deadline_ms;        /**< per update, from submit (default 300000: 5 min); an attempt
                                     in flight then is cut short: the update expires on time */
-  int adaptive_rate; /**< 1 (default): slow the send rate down when the service throttles much of
-                          it (the SDKs' adaptive mode); 0: never (load tests measure the service) */
+  int adaptive_rate; /**< 1 (default): on the first throttle, pace sends to the rate the endpoint
+                          accepts and probe upward while calls succeed (see README, "Living within
+                          the service's limits"); 0: never (load tests measure the service) */
+  double max_rate;    /**< a cap on requests per second, whatever the endpoint accepts; 0: none */
+  unsigned max_burst; /**< requests the cap lets go at once after a quiet spell; 0: a tenth of a
+                           second of max_rate, at least 1. Only with max_rate */
 
   const char *ca_bundle; /**< PEM file of trusted CAs; NULL: the system store */
   int no_verify_ssl;     /**< 1: do not verify the server (explicit opt-out) */
@@ -286,6 +290,8 @@ typedef struct dps_stats {
   uint64_t in_flight;   /**< requests on the wire */
   uint64_t retries;     /**< attempts after the first, over all updates */
   uint64_t refused;     /**< requests the server refused unprocessed (resent, not charged) */
+  uint64_t throttled;   /**< throttling responses so far (each throttled request once) */
+  double send_rate;     /**< the rate controller's pace in requests/s; 0 while it is not engaged */
   unsigned connections; /**< live connections */
   uint64_t latency_p50_us, latency_p90_us, latency_p99_us, latency_max_us; /**< submit→outcome */
   /** The most frequent failure codes (up to 8), with their counts; "" marks the end. */

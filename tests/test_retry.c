@@ -168,6 +168,29 @@ static void test_retry_quota(void **state) {
   assert_int_equal(q.available, 500);
 }
 
+/* Retry-After (delay-seconds or an HTTP-date) and x-amz-retry-after (ms): what a response asks
+ * for; nonsense is ignored, never trusted; x-amz-retry-after wins; capped at 5 minutes. */
+static void test_retry_after(void **state) {
+  (void)state;
+  const int64_t now_ms = 1440938160000; /* Sun, 30 Aug 2015 12:36:00 GMT */
+  assert_int_equal(dps__retry_after_ms(NULL, NULL, now_ms), 0);
+  assert_int_equal(dps__retry_after_ms("", "", now_ms), 0);
+  assert_int_equal(dps__retry_after_ms("2", NULL, now_ms), 2000);
+  assert_int_equal(dps__retry_after_ms("0", NULL, now_ms), 0);
+  assert_int_equal(dps__retry_after_ms(NULL, "1500", now_ms), 1500);
+  assert_int_equal(dps__retry_after_ms("2", "1500", now_ms), 1500); /* the precise one wins */
+  assert_int_equal(dps__retry_after_ms("2", "soon", now_ms), 2000); /* a bad one is ignored */
+  assert_int_equal(dps__retry_after_ms("Sun, 30 Aug 2015 12:36:07 GMT", NULL, now_ms), 7000);
+  assert_int_equal(dps__retry_after_ms("Sun, 30 Aug 2015 12:35:00 GMT", NULL, now_ms), 0);
+  const char *bad[] = {"-1", "1.5", " 2", "2 ", "0x10", "12345678901234", "tomorrow"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_int_equal(dps__retry_after_ms(bad[i], NULL, now_ms), 0);
+    assert_int_equal(dps__retry_after_ms(NULL, bad[i], now_ms), 0);
+  }
+  assert_int_equal(dps__retry_after_ms("86400", NULL, now_ms), DPS__RETRY_AFTER_MAX_MS);
+  assert_int_equal(dps__retry_after_ms(NULL, "999999999", now_ms), DPS__RETRY_AFTER_MAX_MS);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_delivered_and_terminal),
@@ -176,6 +199,7 @@ int main(void) {
       cmocka_unit_test(test_clock_skew_retried_once),
       cmocka_unit_test(test_default_policy),
       cmocka_unit_test(test_retry_quota),
+      cmocka_unit_test(test_retry_after),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,6 +47,8 @@ typedef struct dps__xfer {
   char request_id[DPS__RESP_HEADER_MAX];
   char error_type[DPS__RESP_HEADER_MAX];
   char date[64];
+  char retry_after[32];     /* Retry-After (seconds or an HTTP-date) */
+  char amz_retry_after[32]; /* x-amz-retry-after (milliseconds) */
 } dps__xfer;
 
 typedef enum dps__conn_state {

@@ -27,6 +27,10 @@ static void commit_header(dps__conn *c) {
       dst = x->error_type, dstsz = sizeof x->error_type;
     } else if (strcasecmp(n, "date") == 0) {
       dst = x->date, dstsz = sizeof x->date;
+    } else if (strcasecmp(n, "retry-after") == 0) {
+      dst = x->retry_after, dstsz = sizeof x->retry_after;
+    } else if (strcasecmp(n, "x-amz-retry-after") == 0) {
+      dst = x->amz_retry_after, dstsz = sizeof x->amz_retry_after;
     }
     if (dst) snprintf(dst, dstsz, "%s", v);
   }

@@ -45,6 +45,10 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     copy_header(x->error_type, sizeof x->error_type, value, valuelen);
   } else if (IS("date")) {
     copy_header(x->date, sizeof x->date, value, valuelen);
+  } else if (IS("retry-after")) {
+    copy_header(x->retry_after, sizeof x->retry_after, value, valuelen);
+  } else if (IS("x-amz-retry-after")) {
+    copy_header(x->amz_retry_after, sizeof x->amz_retry_after, value, valuelen);
   }
 #undef IS
   return 0;

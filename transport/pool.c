@@ -76,6 +76,7 @@ static dps__xfer *xfer_get(dps__pool *p) {
   dps__buf kept = x->resp_body;
   memset(x, 0, offsetof(dps__xfer, request_id));
   x->request_id[0] = x->error_type[0] = x->date[0] = '\0';
+  x->retry_after[0] = x->amz_retry_after[0] = '\0';
   dps__buf_reset(&kept);
   x->resp_body = kept;
   return x;
@@ -114,6 +115,8 @@ void dps__xfer_finish(dps__xfer *x, dps__xfer_result r, const char *detail) {
                         .request_id = x->request_id,
                         .error_type = x->error_type,
                         .date = x->date,
+                        .retry_after = x->retry_after,
+                        .amz_retry_after = x->amz_retry_after,
                         .detail = detail ? detail : "",
                         .http2 = c->proto == DPS__PROTO_H2};
   x->cb(&resp, x->user_data);

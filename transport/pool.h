@@ -70,6 +70,8 @@ typedef struct dps__response {
   const char *request_id; /* x-amzn-requestid, else x-amz-request-id */
   const char *error_type; /* x-amzn-errortype */
   const char *date;       /* date */
+  const char *retry_after;     /* retry-after, "" when absent */
+  const char *amz_retry_after; /* x-amz-retry-after, "" when absent */
   const char *detail;     /* why, for anything but OK: "connection lost: EOF", "GOAWAY", ... */
   bool http2;             /* it went over HTTP/2 */
 } dps__response;

@@ -5,9 +5,10 @@
  *
  * Ownership of an update: dps_submit allocates one record (header + encoded body) and gives it to
  * the ring; from the drain on, the sender owns it and keeps it in exactly one place at a time:
- * the ready list (to send now), the retry heap (to send at ready_ns; also a retry waiting for
- * retry-quota tokens, which looks again at each backoff), or the pool (in flight; the pool
- * borrows the body). It is freed right after its result callback.
+ * the ready list (to send now), the paced heap (throttled while the rate controller is in
+ * charge: resent first, oldest first, as the pace allows), the retry heap (to send at ready_ns;
+ * also a retry waiting for retry-quota tokens, which looks again at each backoff), or the pool
+ * (in flight; the pool borrows the body). It is freed right after its result callback.
  */
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -31,6 +32,7 @@
 #include "core/histogram.h"
 #include "core/json.h"
 #include "core/ratelimit.h"
+#include "core/ratespec.h"
 #include "core/request.h"
 #include "core/retry.h"
 #include "core/sigv4.h"
@@ -55,6 +57,7 @@ typedef struct record {
   uint8_t last_was_timeout;
   uint8_t needs_quota; /* a retry still waiting for retry-quota tokens */
   uint8_t cut_short;   /* the attempt in flight times out at the deadline, before its own timeout */
+  uint16_t throttles;  /* attempts throttled while the controller paced: not charged */
   char body[];
 } record;
 
@@ -102,7 +105,8 @@ static record *deque_pop(deque *d) {
   return r;
 }
 
-/* A binary min-heap of records by ready_ns: the updates waiting out a backoff. */
+/* A binary min-heap of records by ready_ns: the updates waiting out a backoff, and (keyed by
+ * their submit time) the throttled ones waiting for the pace. */
 typedef struct heap {
   record **v;
   size_t n, cap;
@@ -168,6 +172,7 @@ struct dps_reporter {
   dps__pool *pool;
   deque ready;
   heap retry;
+  heap paced; /* throttled, by submit time (ready_ns = submit_ns while here) */
   dps__retry_policy policy;
   dps__retry_quota quota;
   dps__ratelimit limiter;
@@ -181,8 +186,9 @@ struct dps_reporter {
   size_t task_id_cap;
 
   /* Outcome counters: written by the sender, read by anyone. */
-  _Atomic uint64_t delivered, failed, expired, retries, refused, in_flight;
-  _Atomic unsigned connections; /* live, as of the last pump */
+  _Atomic uint64_t delivered, failed, expired, retries, refused, in_flight, throttled;
+  _Atomic uint64_t send_rate_milli; /* the controller's rate x 1000 (0: not engaged) */
+  _Atomic unsigned connections;     /* live, as of the last pump */
   dps__histogram latency;
   pthread_mutex_t lock; /* failure codes, flush and stop waiters */
   pthread_cond_t cond;
@@ -378,10 +384,15 @@ static void release_due(dps_reporter *r, uint64_t now) {
 
 /* With no capacity (no live connection), nothing is taken from the ready list, so deadlines must
  * be enforced here: expire the overdue from the front (the oldest: deadlines follow submission
- * order), look at the ring one update at a time (never moving more than one out of it, so the
- * ring's back-pressure on producers stays), and wake up at the next deadline. */
+ * order) of the paced heap and the ready list, look at the ring one update at a time (never
+ * moving more than one out of it, so the ring's back-pressure on producers stays), and wake up
+ * at the next deadline. */
 static void expire_overdue(dps_reporter *r, uint64_t now) {
   record *rec;
+  while (r->paced.n && now >= deadline_of(r, r->paced.v[0]))
+    finish(r, heap_pop(&r->paced), DPS_OUTCOME_EXPIRED, 0, "DeadlineExceeded",
+           "throttled, then no connection to the endpoint before the deadline", NULL);
+  if (r->paced.n) arm_timer(r, deadline_of(r, r->paced.v[0]));
   while ((rec = deque_front(&r->ready)) && now >= deadline_of(r, rec))
     finish(r, deque_pop(&r->ready), DPS_OUTCOME_EXPIRED, 0, "DeadlineExceeded",
            "no connection to the endpoint before the deadline", NULL);
@@ -397,6 +408,22 @@ static void expire_overdue(dps_reporter *r, uint64_t now) {
   if (r->ready.n) arm_timer(r, deadline_of(r, deque_front(&r->ready)));
 }
 
+/* Into the paced heap, where the oldest goes first (keyed by submit time). Out of memory, the
+ * update fails rather than vanishing. */
+static void paced_push(dps_reporter *r, record *rec) {
+  rec->ready_ns = rec->submit_ns;
+  if (!heap_push(&r->paced, rec))
+    finish(r, rec, DPS_OUTCOME_FAILED, 0, "OutOfMemory", "the paced heap could not grow", NULL);
+}
+
+/* Back where pump took it from: it goes first again. */
+static void put_back(dps_reporter *r, record *rec, bool from_paced) {
+  if (from_paced)
+    paced_push(r, rec);
+  else
+    ready_front(r, rec);
+}
+
 /* The sender's main step: take what fits from the ready list and the ring, send it, flush once. */
 static void pump(dps_reporter *r) {
   if (r->stopped) return;
@@ -410,7 +437,9 @@ static void pump(dps_reporter *r) {
       ring_empty = r->ready.n == 0; /* it looked at the ring and found nothing */
       break;
     }
-    record *rec = deque_pop(&r->ready);
+    /* The throttled go first, oldest first: they were accepted before anything in the list. */
+    bool from_paced = r->paced.n > 0;
+    record *rec = from_paced ? heap_pop(&r->paced) : deque_pop(&r->ready);
     if (!rec) {
       size_t want = r->fatal ? DRAIN_BATCH : dps__pool_capacity(r->pool);
       size_t n = dps__ring_drain(r->ring, batch, want < DRAIN_BATCH ? want : DRAIN_BATCH);
@@ -444,7 +473,7 @@ static void pump(dps_reporter *r) {
     }
     uint64_t wait_ns;
     if (!dps__ratelimit_acquire(&r->limiter, now, &wait_ns)) {
-      ready_front(r, rec);
+      put_back(r, rec, from_paced);
       arm_timer(r, now + wait_ns);
       break;
     }
@@ -453,12 +482,15 @@ static void pump(dps_reporter *r) {
       dated = true;
     }
     if (!send_one(r, rec, now)) {
-      ready_front(r, rec);
+      put_back(r, rec, from_paced);
       break;
     }
     sent = true;
   }
   if (sent) dps__pool_flush(r->pool);
+  atomic_store_explicit(&r->send_rate_milli,
+                        (uint64_t)(dps__ratelimit_rate(&r->limiter, now) * 1000.0 + 0.5),
+                        memory_order_relaxed);
   dps__pool_stats ps;
   dps__pool_stats_get(r->pool, &ps);
   atomic_store_explicit(&r->connections, ps.connections_live, memory_order_relaxed);
@@ -503,6 +535,24 @@ static void retry_with_quota(dps_reporter *r, record *rec, uint32_t delay_ms, co
     if (delay_ms < r->policy.base_ms) delay_ms = r->policy.base_ms;
   }
   schedule_retry(r, rec, delay_ms, code, message, status);
+}
+
+/* A throttle while the controller is in charge: it cuts the pace (or notes the throttle), honours
+ * the response's Retry-After for every send, and the update goes back among the paced, in
+ * submission order, to go again as soon as the pace allows. No retry quota, no max_attempts:
+ * the controller, not the backoff, decides when it goes, and the deadline bounds it. */
+static void paced_retry(dps_reporter *r, record *rec, uint64_t now, uint32_t asked_ms,
+                        const dps__aws_error *e) {
+  dps__ratelimit_on_throttle(&r->limiter, now, rec->ready_ns /* when it was sent */);
+  if (asked_ms) dps__ratelimit_hold(&r->limiter, now + (uint64_t)asked_ms * 1000000u);
+  if (rec->throttles < rec->attempts) rec->throttles++;
+  if (now >= deadline_of(r, rec)) {
+    finish_at(r, rec, now, DPS_OUTCOME_EXPIRED, e->http_status, e->code, e->message, e->request_id);
+    return;
+  }
+  atomic_fetch_add_explicit(&r->retries, 1, memory_order_relaxed);
+  paced_push(r, rec);
+  kick(r);
 }
 
 static void on_response(const dps__response *resp, void *arg) {
@@ -561,16 +611,26 @@ static void on_response(const dps__response *resp, void *arg) {
       break;
   }
   uint64_t now = mono_ns();
-  dps__attempt_state st = {.attempts = rec->attempts, .skew_retried = rec->skew_retried};
+  uint32_t asked_ms =
+      resp->result == DPS__XFER_OK
+          ? dps__retry_after_ms(resp->retry_after, resp->amz_retry_after, dps__clock_local_ms())
+          : 0;
+  if (dps__is_throttle(&e)) {
+    atomic_fetch_add_explicit(&r->throttled, 1, memory_order_relaxed);
+    if (r->cfg.adaptive_rate) {
+      paced_retry(r, rec, now, asked_ms, &e);
+      return;
+    }
+  }
+  /* Throttled attempts under the controller are not charged against max_attempts. */
+  dps__attempt_state st = {.attempts = (uint32_t)(rec->attempts - rec->throttles),
+                           .skew_retried = rec->skew_retried};
   dps__retry_decision d =
       dps__retry_decide(&r->policy, &st, &e, resp->date && *resp->date ? resp->date : NULL,
                         dps__clock_local_ms(), &r->clock, &r->rng);
   rec->skew_retried = st.skew_retried;
-  bool throttled = dps__is_throttle(&e);
-  if (r->cfg.adaptive_rate && dps__ratelimit_note_response(&r->limiter, now, throttled))
-    dps__ratelimit_on_throttle(&r->limiter, now, rec->ready_ns /* when it was sent */);
-  else if (d.action == DPS__ACTION_DELIVERED)
-    dps__ratelimit_on_success(&r->limiter, now);
+  if (d.action == DPS__ACTION_DELIVERED) dps__ratelimit_on_success(&r->limiter, now);
+  if (d.action == DPS__ACTION_RETRY && d.delay_ms < asked_ms) d.delay_ms = asked_ms;
   switch (d.action) {
     case DPS__ACTION_DELIVERED:
       dps__retry_quota_success(&r->quota, rec->quota_taken);
@@ -627,6 +687,8 @@ static void expire_all(dps_reporter *r) {
   while ((rec = deque_pop(&r->ready)))
     finish(r, rec, DPS_OUTCOME_EXPIRED, 0, "DeadlineExceeded", "closed before delivery", NULL);
   while ((rec = heap_pop(&r->retry)))
+    finish(r, rec, DPS_OUTCOME_EXPIRED, 0, "DeadlineExceeded", "closed before delivery", NULL);
+  while ((rec = heap_pop(&r->paced)))
     finish(r, rec, DPS_OUTCOME_EXPIRED, 0, "DeadlineExceeded", "closed before delivery", NULL);
   while ((n = dps__ring_drain(r->ring, batch, DRAIN_BATCH)) > 0)
     for (size_t i = 0; i < n; i++)
@@ -732,6 +794,12 @@ static int check_config(const dps_config *c, dps_error *err) {
     return dps__error_set(err, DPS_EINVAL, "deadline_ms", "must be positive");
   if (c->backoff_cap_ms < c->backoff_base_ms)
     return dps__error_set(err, DPS_EINVAL, "backoff_cap_ms", "is below backoff_base_ms");
+  if (!(c->max_rate >= 0 && c->max_rate <= DPS__RATESPEC_MAX_RATE)) /* NaN too */
+    return dps__error_set(err, DPS_EINVAL, "max_rate",
+                          "%g is not a rate from 0 (no cap) to 10000000 requests/s", c->max_rate);
+  if (c->max_burst && c->max_rate == 0)
+    return dps__error_set(err, DPS_EINVAL, "max_burst", "%u without a max_rate to go with it",
+                          c->max_burst);
   return DPS_OK;
 }
 
@@ -753,6 +821,7 @@ static void reporter_free(dps_reporter *r) {
   if (r->ring) dps__ring_destroy(r->ring);
   dps__sigv4_signer_clear(&r->signer);
   free(r->retry.v);
+  free(r->paced.v);
   free(r->ready.v);
   free(r->task_id_buf);
   free(r->fatal);
@@ -781,13 +850,13 @@ int dps_reporter_new(dps_reporter **out, const dps_config *cfg, dps_error *err) 
   pthread_cond_init(&r->cond, NULL);
   dps__clock_init(&r->clock);
   dps__histogram_init(&r->latency);
-  dps__ratelimit_init(&r->limiter);
   dps__retry_quota_init(&r->quota);
   dps__retry_policy_init(&r->policy);
   r->rng = mono_ns() | 1;
   atomic_store(&r->wake_at, UINT64_MAX);
   r->amz_date_sec = -1;
   if ((rc = copy_config(r, cfg))) goto oom;
+  dps__ratelimit_init(&r->limiter, r->cfg.max_rate, r->cfg.max_burst, mono_ns());
   r->policy.max_attempts = r->cfg.max_attempts;
   r->policy.base_ms = r->cfg.backoff_base_ms;
   r->policy.cap_ms = r->cfg.backoff_cap_ms;
@@ -973,6 +1042,8 @@ int dps_stats_get(dps_reporter *r, dps_stats *s) {
   s->in_flight = atomic_load_explicit(&r->in_flight, memory_order_relaxed);
   s->retries = atomic_load_explicit(&r->retries, memory_order_relaxed);
   s->refused = atomic_load_explicit(&r->refused, memory_order_relaxed);
+  s->throttled = atomic_load_explicit(&r->throttled, memory_order_relaxed);
+  s->send_rate = (double)atomic_load_explicit(&r->send_rate_milli, memory_order_relaxed) / 1000.0;
   s->connections = atomic_load_explicit(&r->connections, memory_order_relaxed);
   s->latency_p50_us = dps__histogram_percentile(&r->latency, 50);
   s->latency_p90_us = dps__histogram_percentile(&r->latency, 90);
