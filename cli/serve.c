@@ -19,7 +19,8 @@ static const char usage[] =
     "usage: dpstatus serve [--listen HOST:PORT] [--port-file FILE] [--tls-cert FILE --tls-key "
     "FILE]\n"
     "                      [--tasks auto|strict] [--tasks-file FILE] [--auth sigv4|none]\n"
-    "                      [--fault LIST] [--seed N] [--rate-limit N] [--record FILE] ...\n"
+    "                      [--fault LIST] [--seed N] [--limits aws|none] [--rate-limit LIST]\n"
+    "                      [--throttle-header LIST] [--record FILE] ...\n"
     "Serves the AWS Data Pipeline task-runner API (SetTaskStatus, PollForTask, "
     "ReportTaskProgress,\n"
     "ReportTaskRunnerHeartbeat) locally, over HTTP/2 (h2c or TLS+ALPN) and HTTP/1.1 on one port,\n"
@@ -27,7 +28,13 @@ static const char usage[] =
     "SIGINT/SIGTERM after answering what is in flight, flushes the record and prints a summary.\n"
     "Faults (--fault, comma-separated): internal=P throttle=P unavailable=P reset=P "
     "latency=MIN..MAX\n"
-    "goaway-every=N drop-every=N (P a probability in [0,1], MIN..MAX milliseconds).\n";
+    "goaway-every=N drop-every=N (P a probability in [0,1], MIN..MAX milliseconds).\n"
+    "Limits are token buckets per operation and per account (the access key ID), full at start;\n"
+    "a call over one is answered 400 ThrottlingException \"Rate exceeded\". --limits aws applies\n"
+    "the service's own (SetTaskStatus and ReportTaskProgress 10/s burst 100, PollForTask 2/s,\n"
+    "ReportTaskRunnerHeartbeat 1/s, both burst 100); --rate-limit OP=RATE[/BURST],... sets any\n"
+    "(a bare RATE[/BURST] is SetTaskStatus; BURST defaults to RATE). --throttle-header\n"
+    "retry-after=SECONDS,x-amz-retry-after=MS adds those headers to throttled answers.\n";
 
 /* Strict unsigned parse: digits only, no sign, no spaces, no overflow past @p max. */
 static int parse_u64(const char *s, unsigned long long max, unsigned long long *out) {
@@ -41,10 +48,40 @@ static int parse_u64(const char *s, unsigned long long max, unsigned long long *
   return 0;
 }
 
+/* "retry-after=SECONDS,x-amz-retry-after=MS" (either or both). */
+static int parse_throttle_header(const char *list, dps__emu_config *cfg) {
+  const char *p = list;
+  do {
+    size_t n = strcspn(p, ",");
+    unsigned long long v;
+    char item[64];
+    snprintf(item, sizeof item, "%.*s", (int)(n < 63 ? n : 63), p);
+    char *eq = strchr(item, '=');
+    if (eq) *eq++ = '\0';
+    bool amz = eq && !strcmp(item, "x-amz-retry-after");
+    if (!eq || (!amz && strcmp(item, "retry-after")))
+      return dps_cli_error(PROG,
+                           "--throttle-header: \"%.*s\" is not retry-after=SECONDS or "
+                           "x-amz-retry-after=MS",
+                           (int)n, p),
+             DPS_EXIT_USAGE;
+    if (parse_u64(eq, amz ? 300000 : 300, &v) || v == 0)
+      return dps_cli_error(PROG, "--throttle-header: %s: \"%s\" is not a whole number from 1 to %s",
+                           item, eq, amz ? "300000 (milliseconds)" : "300 (seconds)"),
+             DPS_EXIT_USAGE;
+    if (amz)
+      cfg->amz_retry_after_ms = (uint32_t)v;
+    else
+      cfg->retry_after_s = (uint32_t)v;
+    p += n;
+  } while (*p++ == ',');
+  return 0;
+}
+
 typedef struct serve_args {
   const char *listen, *allow_remote, *port_file, *tls_cert, *tls_key, *alpn, *max_streams;
   const char *tasks, *tasks_file, *auth, *access_key, *secret_key, *profile, *region;
-  const char *fault, *seed, *rate_limit, *record, *max_body_bytes;
+  const char *fault, *seed, *limits, *rate_limit, *throttle_header, *record, *max_body_bytes;
 } serve_args;
 
 #define BAD_NUMBER(flag, v, what) \
@@ -72,7 +109,11 @@ int dps_cmd_serve(int argc, char **argv) {
       {"fault", "LIST", "faults to inject, e.g. internal=0.05,latency=1..5,goaway-every=100",
        &a.fault},
       {"seed", "N", "seed of the fault draws (deterministic; default 0)", &a.seed},
-      {"rate-limit", "N", "answer ThrottlingException above N requests per second", &a.rate_limit},
+      {"limits", "SET", "aws (the service's per-account limits) or none (default)", &a.limits},
+      {"rate-limit", "LIST", "OP=RATE[/BURST],... or RATE[/BURST] (SetTaskStatus): calls/s",
+       &a.rate_limit},
+      {"throttle-header", "LIST", "retry-after=SECONDS,x-amz-retry-after=MS on throttled answers",
+       &a.throttle_header},
       {"record", "FILE", "write every accepted SetTaskStatus here (NDJSON)", &a.record},
       {"max-body-bytes", "N", "refuse request bodies larger than N bytes (default 1048576)",
        &a.max_body_bytes},
@@ -131,11 +172,14 @@ int dps_cmd_serve(int argc, char **argv) {
       return BAD_NUMBER("--seed", a.seed, "a whole number from 0 to 18446744073709551615");
     cfg.seed = v;
   }
-  if (a.rate_limit) {
-    if (parse_u64(a.rate_limit, 0xffffffffULL, &v) || v == 0)
-      return BAD_NUMBER("--rate-limit", a.rate_limit, "a whole number from 1 to 4294967295");
-    cfg.rate_limit = (uint32_t)v;
+  if (a.limits) {
+    if (!strcmp(a.limits, "aws"))
+      cfg.limits_aws = true;
+    else if (strcmp(a.limits, "none"))
+      return dps_cli_error(PROG, "--limits: \"%s\" is not aws or none", a.limits), DPS_EXIT_USAGE;
   }
+  cfg.rate_limits = a.rate_limit; /* checked by the service, which names the item */
+  if (a.throttle_header && (rc = parse_throttle_header(a.throttle_header, &cfg))) return rc;
   cfg.record_path = a.record;
   if (a.max_body_bytes) {
     if (parse_u64(a.max_body_bytes, 1ULL << 30, &v) || v == 0)

@@ -83,13 +83,9 @@ static int parse_item(dps__emu_faults *f, char *item, unsigned *seen, dps_error 
   return DPS_OK;
 }
 
-int dps__emu_faults_init(dps__emu_faults *f, const char *spec, uint64_t seed, uint32_t rate_limit,
-                         dps_error *err) {
+int dps__emu_faults_init(dps__emu_faults *f, const char *spec, uint64_t seed, dps_error *err) {
   memset(f, 0, sizeof *f);
   f->state = seed;
-  f->rate_limit = rate_limit;
-  f->tokens = rate_limit;
-  f->last_ns = dps__emu_monotonic_ns();
   if (!spec || !*spec) return DPS_OK;
   size_t n = strlen(spec);
   char *copy = malloc(n + 1);
@@ -144,18 +140,4 @@ dps__emu_fault dps__emu_faults_draw(dps__emu_faults *f, uint32_t *delay_ms) {
   if (u < (edge += f->p_internal)) return DPS__EMU_FAULT_INTERNAL;
   if (u < (edge += f->p_throttle)) return DPS__EMU_FAULT_THROTTLE;
   return DPS__EMU_FAULT_NONE;
-}
-
-bool dps__emu_faults_admit(dps__emu_faults *f, int64_t now_ns) {
-  if (f->rate_limit == 0) return true;
-  /* Token bucket: refills at rate_limit per second, holds at most one second's worth, so a
-   * steady client gets exactly N per second and a burst after idling at most N. */
-  if (now_ns > f->last_ns) {
-    f->tokens += (double)(now_ns - f->last_ns) * 1e-9 * f->rate_limit;
-    if (f->tokens > f->rate_limit) f->tokens = f->rate_limit;
-    f->last_ns = now_ns;
-  }
-  if (f->tokens < 1) return false;
-  f->tokens -= 1;
-  return true;
 }

@@ -1,8 +1,8 @@
 /*
- * faults.h: the request-level faults of `dpstatus serve --fault`, --seed and --rate-limit. Owns
+ * faults.h: the request-level faults of `dpstatus serve --fault` and --seed. Owns
  * the fault-list parser, the seeded PRNG and the per-request draw (exactly one PRNG output per API
  * request, whatever is configured, so a run with the same seed and the same request order
- * replays the same faults), and the rate limiter (a token bucket on CLOCK_MONOTONIC).
+ * replays the same faults). The rate limits are emulator/limits.h.
  */
 #ifndef DPS_EMULATOR_FAULTS_H
 #define DPS_EMULATOR_FAULTS_H
@@ -27,23 +27,14 @@ typedef struct dps__emu_faults {
   uint32_t goaway_every, drop_every;       /* 0: never */
   uint64_t state;                          /* splitmix64 state */
   uint64_t draws;
-  /* rate limit */
-  uint32_t rate_limit; /* requests per second, 0: none */
-  double tokens;
-  int64_t last_ns;
 } dps__emu_faults;
 
 /* Parses @p spec (NULL or "": no faults) and seeds the PRNG. @return DPS_OK, or DPS_EINVAL with
  * @p err naming the item, field "--fault". */
-int dps__emu_faults_init(dps__emu_faults *f, const char *spec, uint64_t seed, uint32_t rate_limit,
-                         dps_error *err);
+int dps__emu_faults_init(dps__emu_faults *f, const char *spec, uint64_t seed, dps_error *err);
 
 /* One draw for one request: which fault (if any) and the latency to add, in ms. */
 dps__emu_fault dps__emu_faults_draw(dps__emu_faults *f, uint32_t *delay_ms);
-
-/* True when the request may go on, false when it is over the rate limit. @p now_ns is
- * CLOCK_MONOTONIC in nanoseconds (a parameter so tests can drive time). */
-bool dps__emu_faults_admit(dps__emu_faults *f, int64_t now_ns);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t dps__emu_monotonic_ns(void);

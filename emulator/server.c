@@ -635,12 +635,16 @@ int dps__emu_run(const dps__emu_config *cfg, dps_error *err) {
   const dps__emu_config *c = &rs.srv->cfg;
   char host[72];
   snprintf(host, sizeof host, "%.*s", (int)(strrchr(cfg->listen, ':') - cfg->listen), cfg->listen);
-  fprintf(stderr, "dpstatus serve: listening on %s://%s:%u (%s; auth %s, tasks %s)\n",
+  dps__buf limits = DPS__BUF_INIT;
+  dps__emu_service_describe_limits(rs.srv->svc, &limits);
+  fprintf(stderr, "dpstatus serve: listening on %s://%s:%u (%s; auth %s, tasks %s; limits %s)\n",
           rs.srv->ssl_ctx ? "https" : "http", host, rs.srv->port,
           rs.srv->ssl_ctx ? (rs.srv->alpn_h2 ? "TLS, ALPN h2 and http/1.1" : "TLS, ALPN http/1.1")
                           : "h2c and HTTP/1.1",
           c->auth_mode == DPS__EMU_AUTH_NONE ? "none" : "sigv4",
-          c->tasks_mode == DPS__EMU_TASKS_STRICT ? "strict" : "auto");
+          c->tasks_mode == DPS__EMU_TASKS_STRICT ? "strict" : "auto",
+          limits.data ? limits.data : "none");
+  dps__buf_free(&limits);
 
   event_base_dispatch(base);
 

@@ -3,7 +3,8 @@
  * path, content type, X-Amz-Target, GET /metrics), the order of the checks (which mirrors AWS's
  * JSON services: transport limits and faults, then content type, JSON, operation, signature,
  * member types, model constraints, task state), the four operations, and AWS's error shapes.
- * The parts live beside it: tasks.c (store), faults.c, auth.c (SigV4), record.c, metrics.c.
+ * The parts live beside it: tasks.c (store), faults.c, limits.c (rate limits), auth.c (SigV4),
+ * record.c, metrics.c.
  */
 #include "emulator/service.h"
 
@@ -21,6 +22,7 @@
 #include "core/utf8.h"
 #include "emulator/auth.h"
 #include "emulator/faults.h"
+#include "emulator/limits.h"
 #include "emulator/metrics.h"
 #include "emulator/record.h"
 #include "emulator/tasks.h"
@@ -37,6 +39,8 @@ struct dps__emu_service {
   char *region;
   dps__emu_tasks tasks;
   dps__emu_faults faults;
+  dps__emu_limits limits;
+  char retry_after[12], amz_retry_after[12]; /* throttled answers' header values; "": none */
   dps__emu_auth auth;
   dps__emu_record record;
   dps__emu_metrics metrics;
@@ -94,8 +98,13 @@ int dps__emu_service_new(const dps__emu_config *cfg, dps__emu_service **out, dps
     rc = dps__error_set(err, DPS_ENOMEM, NULL, "out of memory");
     goto fail;
   }
-  if ((rc = dps__emu_faults_init(&s->faults, cfg->faults, cfg->seed, cfg->rate_limit, err)))
-    goto fail;
+  if ((rc = dps__emu_faults_init(&s->faults, cfg->faults, cfg->seed, err))) goto fail;
+  if ((rc = dps__emu_limits_init(&s->limits, cfg->limits_aws, cfg->rate_limits, err))) goto fail;
+  if (cfg->retry_after_s)
+    snprintf(s->retry_after, sizeof s->retry_after, "%u", (unsigned)cfg->retry_after_s);
+  if (cfg->amz_retry_after_ms)
+    snprintf(s->amz_retry_after, sizeof s->amz_retry_after, "%u",
+             (unsigned)cfg->amz_retry_after_ms);
   if ((rc = dps__emu_tasks_init(&s->tasks)) != DPS_OK) {
     dps__error_set(err, rc, NULL, "out of memory");
     goto fail;
@@ -114,6 +123,7 @@ void dps__emu_service_free(dps__emu_service *s) {
   if (!s) return;
   dps__emu_record_close(&s->record);
   dps__emu_auth_clear(&s->auth);
+  dps__emu_limits_clear(&s->limits);
   dps__emu_tasks_free(&s->tasks);
   dps__buf_free(&s->msg);
   free(s->region);
@@ -149,6 +159,10 @@ void dps__emu_service_summary(const dps__emu_service *s, dps__buf *out) {
   m.tasks_finished = s->tasks.finished;
   m.record_lines = s->record.lines;
   dps__emu_metrics_summary(&m, out);
+}
+
+void dps__emu_service_describe_limits(const dps__emu_service *s, dps__buf *out) {
+  dps__emu_limits_describe(&s->limits, out);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -222,6 +236,15 @@ static void respond_error(dps__emu_service *s, dps__emu_response *resp, dps__emu
   resp->content_type = JSON_CT;
   const char *code = dps__emu_outcome_name(o);
   resp->headers[resp->n_headers++] = (dps__header){"x-amzn-errortype", 16, code, strlen(code)};
+  if (o == DPS__EMU_THROTTLING) {
+    /* The values live in the service, so they outlast a delayed answer. */
+    if (s->retry_after[0])
+      resp->headers[resp->n_headers++] =
+          (dps__header){"retry-after", 11, s->retry_after, strlen(s->retry_after)};
+    if (s->amz_retry_after[0])
+      resp->headers[resp->n_headers++] =
+          (dps__header){"x-amz-retry-after", 17, s->amz_retry_after, strlen(s->amz_retry_after)};
+  }
   dps__buf *b = &resp->body;
   dps__buf_puts(b, "{\"__type\":\"");
   dps__buf_puts(b, errors[o].type);
@@ -606,12 +629,6 @@ static dps__emu_outcome handle_api(dps__emu_service *s, const dps__emu_request *
       return DPS__EMU_THROTTLING;
     default: break;
   }
-  if (!dps__emu_faults_admit(&s->faults, dps__emu_monotonic_ns())) {
-    s->metrics.faults[DPS__EMU_FK_RATE_LIMIT]++;
-    MSG("Rate exceeded");
-    return DPS__EMU_THROTTLING;
-  }
-
   /* Not a JSON protocol request: AWS's front end answers 404 UnknownOperationException. */
   const char *q = memchr(req->path, '?', req->path_len);
   size_t plen = q ? (size_t)(q - req->path) : req->path_len;
@@ -643,6 +660,16 @@ static dps__emu_outcome handle_api(dps__emu_service *s, const dps__emu_request *
     dps__emu_auth_request ar = {req->method,    req->path, req->path_len, req->headers,
                                 req->n_headers, req->body, req->body_len};
     o = dps__emu_auth_verify(&s->auth, &ar, now_ms, &s->msg);
+  }
+  /* The limits are the account's: checked once the caller is known (its signature verified), as
+   * the service does, and before the operation touches anything. */
+  if (o == DPS__EMU_OK) {
+    const char *account = s->auth_on ? s->auth.access_key_id : "";
+    if (!dps__emu_limits_admit(&s->limits, op, account, strlen(account), dps__emu_monotonic_ns())) {
+      s->metrics.faults[DPS__EMU_FK_RATE_LIMIT]++;
+      MSG("Rate exceeded");
+      o = DPS__EMU_THROTTLING;
+    }
   }
   if (o == DPS__EMU_OK && !json_is_object(root)) {
     MSG("Expected a JSON object as the request body");
@@ -680,6 +707,7 @@ void dps__emu_service_handle(dps__emu_service *s, const dps__emu_request *req,
     sync_gauges(s);
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
     dps__emu_metrics_render(&s->metrics, &resp->body);
+    dps__emu_limits_render(&s->limits, &resp->body);
     return;
   }
   dps__emu_op op = DPS__EMU_OP_OTHER;

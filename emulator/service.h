@@ -43,7 +43,10 @@ typedef struct dps__emu_config {
   const char *region;       /* the region signatures must be scoped to; NULL: accept any */
   const char *faults;       /* the --fault list, e.g. "internal=0.05,latency=1..5"; NULL: none */
   uint64_t seed;            /* faults are a deterministic function of the seed */
-  uint32_t rate_limit;      /* requests per second before ThrottlingException; 0: none */
+  bool limits_aws;          /* --limits aws: the service's documented per-account limits */
+  const char *rate_limits;  /* --rate-limit "OP=RATE[/BURST],..." over them; NULL: none */
+  uint32_t retry_after_s;   /* throttled answers carry Retry-After: N (seconds); 0: not sent */
+  uint32_t amz_retry_after_ms; /* ... and x-amz-retry-after: N (milliseconds); 0: not sent */
   const char *record_path;  /* NDJSON of accepted SetTaskStatus calls, or NULL */
   size_t max_body_bytes;    /* larger request bodies are refused; default DPS_DEFAULT_MAX_BODY_BYTES */
 } dps__emu_config;
@@ -115,6 +118,9 @@ void dps__emu_service_note_fault(dps__emu_service *s, const char *kind);
 
 /* Appends the one-line summary printed on exit ("served 1234 requests: 1200 ok, ... "). */
 void dps__emu_service_summary(const dps__emu_service *s, dps__buf *out);
+
+/* Appends the rate limits in force ("SetTaskStatus 10/s burst 100, ..." or "none"). */
+void dps__emu_service_describe_limits(const dps__emu_service *s, dps__buf *out);
 
 /* Flushes the record file to disk (also done by _free). */
 int dps__emu_service_flush(dps__emu_service *s);

@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/sigv4.h"
 #include "emulator/faults.h"
+#include "emulator/limits.h"
 #include "emulator/record.h"
 #include "emulator/service.h"
 
@@ -106,7 +107,16 @@ typedef struct answer {
   dps__emu_action action;
   uint32_t delay_ms;
   char request_id[40];
+  char headers[DPS__EMU_MAX_RESPONSE_HEADERS][2][64]; /* extra headers: name, value */
+  size_t n_headers;
 } answer;
+
+/* The value of extra response header @p name, or NULL. */
+static const char *header_of(const answer *a, const char *name) {
+  for (size_t i = 0; i < a->n_headers; i++)
+    if (strcmp(a->headers[i][0], name) == 0) return a->headers[i][1];
+  return NULL;
+}
 
 static answer call(dps__emu_service *s, const dps__emu_request *r) {
   dps__emu_response resp;
@@ -119,6 +129,11 @@ static answer call(dps__emu_service *s, const dps__emu_request *r) {
   a.delay_ms = resp.delay_ms;
   strcpy(a.request_id, resp.request_id);
   if (resp.body.data) snprintf(a.body, sizeof a.body, "%s", resp.body.data);
+  a.n_headers = resp.n_headers;
+  for (size_t i = 0; i < resp.n_headers; i++) {
+    snprintf(a.headers[i][0], 64, "%.*s", (int)resp.headers[i].name_len, resp.headers[i].name);
+    snprintf(a.headers[i][1], 64, "%.*s", (int)resp.headers[i].value_len, resp.headers[i].value);
+  }
   for (size_t i = 0; i < resp.n_headers; i++)
     if (strncmp(resp.headers[i].name, "x-amzn-errortype", resp.headers[i].name_len) == 0)
       snprintf(a.code, sizeof a.code, "%.*s", (int)resp.headers[i].value_len,
@@ -893,31 +908,122 @@ static void test_fault_spec_errors(void **state) {
   dps__emu_service_free(s);
 }
 
+static bool admit(dps__emu_limits *l, dps__emu_op op, const char *account, int64_t ns) {
+  return dps__emu_limits_admit(l, op, account, strlen(account), ns);
+}
+
 static void test_rate_limit(void **state) {
   (void)state;
-  dps__emu_faults f;
-  assert_int_equal(dps__emu_faults_init(&f, NULL, 1, 10, NULL), DPS_OK);
-  int64_t t = f.last_ns;
+  dps__emu_limits l;
+  /* A bare RATE is SetTaskStatus, with a burst of RATE: the bucket holds one second. */
+  assert_int_equal(dps__emu_limits_init(&l, false, "10", NULL), DPS_OK);
+  int64_t t = 1000000000LL;
   int admitted = 0;
-  for (int i = 0; i < 30; i++) admitted += dps__emu_faults_admit(&f, t);
-  assert_int_equal(admitted, 10); /* a full bucket holds one second's worth */
-  assert_false(dps__emu_faults_admit(&f, t + 50 * 1000000LL));
-  assert_true(dps__emu_faults_admit(&f, t + 100 * 1000000LL)); /* 1/10 s later: one more */
-  assert_false(dps__emu_faults_admit(&f, t + 100 * 1000000LL));
+  for (int i = 0; i < 30; i++) admitted += admit(&l, DPS__EMU_OP_SET_TASK_STATUS, "", t);
+  assert_int_equal(admitted, 10);
+  assert_false(admit(&l, DPS__EMU_OP_SET_TASK_STATUS, "", t + 50 * 1000000LL));
+  assert_true(admit(&l, DPS__EMU_OP_SET_TASK_STATUS, "", t + 100 * 1000000LL)); /* 1/10 s on */
+  assert_false(admit(&l, DPS__EMU_OP_SET_TASK_STATUS, "", t + 100 * 1000000LL));
   admitted = 0;
   for (int ms = 200; ms <= 10100; ms += 10)
-    admitted += dps__emu_faults_admit(&f, t + ms * 1000000LL);
+    admitted += admit(&l, DPS__EMU_OP_SET_TASK_STATUS, "", t + ms * 1000000LL);
   assert_in_range(admitted, 98, 101); /* 10 per second over ~10 s */
+  /* The other operations are not limited. */
+  for (int i = 0; i < 100; i++) assert_true(admit(&l, DPS__EMU_OP_POLL_FOR_TASK, "", t));
+  dps__emu_limits_clear(&l);
 
+  /* --limits aws, with one operation set over it; each account has its own buckets. */
+  assert_int_equal(dps__emu_limits_init(&l, true, "PollForTask=5/3,ReportTaskProgress=0.5", NULL),
+                   DPS_OK);
+  assert_true(l.op[DPS__EMU_OP_SET_TASK_STATUS].rate == 10);
+  assert_true(l.op[DPS__EMU_OP_SET_TASK_STATUS].burst == 100);
+  assert_true(l.op[DPS__EMU_OP_REPORT_TASK_RUNNER_HEARTBEAT].rate == 1);
+  assert_true(l.op[DPS__EMU_OP_POLL_FOR_TASK].rate == 5 &&
+              l.op[DPS__EMU_OP_POLL_FOR_TASK].burst == 3);
+  assert_true(l.op[DPS__EMU_OP_REPORT_TASK_PROGRESS].burst == 1); /* at least one call */
+  const char *accounts[] = {"AKIDONE", "AKIDTWO"};
+  for (int a = 0; a < 2; a++) {
+    admitted = 0;
+    for (int i = 0; i < 150; i++)
+      admitted += admit(&l, DPS__EMU_OP_SET_TASK_STATUS, accounts[a], t);
+    assert_int_equal(admitted, 100); /* the burst of 100, for each account */
+    admitted = 0;
+    for (int i = 0; i < 10; i++) admitted += admit(&l, DPS__EMU_OP_POLL_FOR_TASK, accounts[a], t);
+    assert_int_equal(admitted, 3);
+  }
+  /* One second later each account has 10 more SetTaskStatus calls, the heartbeat 100 then 1. */
+  admitted = 0;
+  for (int i = 0; i < 50; i++)
+    admitted += admit(&l, DPS__EMU_OP_SET_TASK_STATUS, "AKIDONE", t + 1000000000LL);
+  assert_int_equal(admitted, 10);
+  dps__buf m = DPS__BUF_INIT;
+  dps__emu_limits_render(&l, &m);
+  assert_non_null(strstr(
+      m.data, "dpstatus_throttled_total{operation=\"SetTaskStatus\",account=\"AKIDONE\"} 90\n"));
+  assert_non_null(strstr(
+      m.data, "dpstatus_throttled_total{operation=\"SetTaskStatus\",account=\"AKIDTWO\"} 50\n"));
+  assert_non_null(strstr(
+      m.data, "dpstatus_throttled_total{operation=\"PollForTask\",account=\"AKIDTWO\"} 7\n"));
+  assert_non_null(strstr(m.data, "dpstatus_rate_limit{operation=\"PollForTask\"} 5\n"));
+  assert_non_null(strstr(m.data, "dpstatus_rate_limit_burst{operation=\"SetTaskStatus\"} 100\n"));
+  dps__buf_reset(&m);
+  dps__emu_limits_describe(&l, &m);
+  assert_string_equal(m.data,
+                      "SetTaskStatus 10/s burst 100, PollForTask 5/s burst 3, ReportTaskProgress "
+                      "0.5/s burst 1, ReportTaskRunnerHeartbeat 1/s burst 100");
+  dps__buf_free(&m);
+  dps__emu_limits_clear(&l);
+
+  /* More accounts than tracked share the last set of buckets, "other". */
+  assert_int_equal(dps__emu_limits_init(&l, false, "1/1", NULL), DPS_OK);
+  char id[32];
+  for (int i = 0; i < DPS__EMU_LIMITS_MAX_ACCOUNTS + 10; i++) {
+    snprintf(id, sizeof id, "AKID%d", i);
+    bool ok = admit(&l, DPS__EMU_OP_SET_TASK_STATUS, id, t);
+    /* The first MAX-1 have their own bucket; the MAX-th opens "other", whose one token the
+     * rest then find taken. */
+    assert_true(ok == (i < DPS__EMU_LIMITS_MAX_ACCOUNTS));
+  }
+  assert_int_equal(l.n_accounts, DPS__EMU_LIMITS_MAX_ACCOUNTS);
+  assert_string_equal(l.accounts[DPS__EMU_LIMITS_MAX_ACCOUNTS - 1].id, "other");
+  dps__emu_limits_clear(&l);
+
+  /* Bad lists name the item and what is wrong. */
+  static const struct {
+    const char *spec, *needle;
+  } bad[] = {{"", "no limit given"},
+             {"0", "RATE must be"},
+             {"10/0", "BURST after '/'"},
+             {"SetTaskStatus=", "RATE must be"},
+             {"Poll=2", "unknown operation \"Poll\""},
+             {"10,,PollForTask=2", "empty item"},
+             {"10,", "empty item"},
+             {"x", "RATE must be"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    dps_error err = {0};
+    assert_int_equal(dps__emu_limits_init(&l, false, bad[i].spec, &err), DPS_EINVAL);
+    if (!strstr(err.message, bad[i].needle) || strcmp(err.field, "--rate-limit") != 0)
+      fail_msg("\"%s\": \"%s\" (field %s) lacks \"%s\"", bad[i].spec, err.message, err.field,
+               bad[i].needle);
+    dps__emu_limits_clear(&l);
+  }
+
+  /* Through the service: throttled as AWS answers, with the configured retry headers. */
   dps__emu_config c = cfg_none();
-  c.rate_limit = 5;
+  c.rate_limits = "5";
+  c.retry_after_s = 2;
+  c.amz_retry_after_ms = 1500;
   dps__emu_service *s = make(&c);
   int throttled = 0;
   for (int i = 0; i < 20; i++) {
     answer a = set_status(s, "{\"taskId\":\"x\",\"taskStatus\":\"FINISHED\"}");
     if (a.status == 400) {
       expect_error(&a, 400, "ThrottlingException", "Rate exceeded");
+      assert_string_equal(header_of(&a, "retry-after"), "2");
+      assert_string_equal(header_of(&a, "x-amz-retry-after"), "1500");
       throttled++;
+    } else {
+      assert_null(header_of(&a, "retry-after"));
     }
   }
   assert_in_range(throttled, 14, 15);

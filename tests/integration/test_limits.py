@@ -3,9 +3,9 @@
 for real: every update delivered and none expired at R = 5, 10, 50, 1000 and 20,000 per second,
 in about the ideal time ((N - B) / R) with few calls throttled beyond the first burst; throttled
 updates are not failed by --max-attempts while the controller paces; --max-rate caps the rate;
-four processes behind one 50/50 limit each get about a quarter. (Retry-After and
-x-amz-retry-after are tested on the controller, tests/test_ratelimit.c and test_retry.c: the
-emulator does not send them yet.)
+four processes behind one 50/50 limit each get about a quarter; the service's own limits
+(`--limits aws`, 10/s with a burst of 100) are lived within; Retry-After and x-amz-retry-after on
+a throttled answer hold the next call at least that long.
 
 Times come from the emulator's --record file (receivedAt, milliseconds, of each accepted call).
 Every subprocess has a timeout; loopback only. Run: DPS_BINARY=build/dpstatus python3 test_limits.py
@@ -98,6 +98,48 @@ class Limited(unittest.TestCase):
     def test_pacing_20000(self):
         self.check_pacing(20000, 20000, 180000)
 
+    def test_aws_limits(self):
+        # The service's documented SetTaskStatus limit: 10/s, a burst of 100. The burst goes at
+        # once, then ten a second.
+        srv = self.serve("--limits", "aws")
+        n = 220
+        r = send("--endpoint-url", srv.url, "--generate", str(n))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        s = json.loads(r.stdout)
+        self.assertEqual((s["delivered"], s["failed"], s["expired"]), (n, 0, 0), s)
+        times = [stamp(x) for x in self.records(srv)]
+        took = times[-1] - times[0]
+        after = times[100:]
+        goodput = (len(after) - 1) / (after[-1] - after[0])
+        print(f"  aws 10/100: {n} in {took:.2f} s (ideal {(n - 100) / 10:.1f}), goodput "
+              f"{goodput:.2f}/s after the burst, {s['throttled']} throttled")
+        self.assertLessEqual(took, (n - 100) / 10 * 1.1 + 1.0, s)
+        self.assertGreaterEqual(goodput, 0.9 * 10, s)
+        self.assertLessEqual(s["throttled"], IN_FLIGHT + 0.05 * n, s)
+
+    def check_retry_after(self, header, hold):
+        # A bucket of one that refills in 10 ms: without the header the second call would be
+        # accepted within a few tens of milliseconds.
+        srv = self.serve("--rate-limit", "100/1", *(("--throttle-header", header) if header else ()))
+        r = send("--endpoint-url", srv.url, "--generate", "2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        s = json.loads(r.stdout)
+        self.assertEqual(s["delivered"], 2, s)
+        self.assertGreaterEqual(s["throttled"], 1, s)
+        times = [stamp(x) for x in self.records(srv)]
+        return times[1] - times[0]
+
+    def test_retry_after_honoured(self):
+        gap = self.check_retry_after(None, 0)
+        self.assertLess(gap, 1.0)
+        for header, hold in (("retry-after=2", 2.0), ("x-amz-retry-after=1500", 1.5),
+                             ("retry-after=3,x-amz-retry-after=1200", 1.2)):
+            gap = self.check_retry_after(header, hold)
+            print(f"  {header}: the second call {gap:.3f} s after the first")
+            # The record's stamps are milliseconds: allow one of rounding.
+            self.assertGreaterEqual(gap, hold - 0.002, header)
+            self.assertLess(gap, hold + 1.0, header)
+
     def test_throttled_not_failed_by_max_attempts(self):
         srv = self.serve("--rate-limit", "5")
         r = send("--endpoint-url", srv.url, "--generate", "30", "--max-attempts", "1")
@@ -183,8 +225,8 @@ class Limited(unittest.TestCase):
         print(f"  4 x 50/50: shares {shares}, {throttled} throttled, "
               f"{total / (hi - lo):.1f}/s together")
         for p, share in shares.items():
-            self.assertGreaterEqual(share, 0.25 * 0.5, shares)
-            self.assertLessEqual(share, 0.25 * 1.5, shares)
+            self.assertGreaterEqual(share, 0.25 * 0.7, shares)
+            self.assertLessEqual(share, 0.25 * 1.3, shares)
         self.assertGreaterEqual(total / (hi - lo), 0.85 * 50)
         self.assertLessEqual(throttled, 4 * IN_FLIGHT + 0.05 * 4 * n)
 
