@@ -20,6 +20,7 @@ typedef struct load_args {
   const char *rate, *ramp, *concurrency, *duration, *count, *warmup, *drain;
   const char *task_prefix, *mix, *error_message_bytes, *input;
   const char *json, *html, *slo, *merge;
+  const char *find_limit, *max_throttle, *step;
   dps_cli_reporter_args net;
 } load_args;
 
@@ -28,6 +29,7 @@ static const char usage[] =
     "                     [--duration 30s | --count N] [--warmup 5s] [--input FILE]\n"
     "                     [--mix FINISHED=80,FAILED=15,FALSE=5] [--json FILE] [--html FILE]\n"
     "                     [--slo p99<50ms,errors<0.1%] [OPTIONS]\n"
+    "       dpstatus load --find-limit [--rate START] [--max-throttle 1%] [--step 2s] [OPTIONS]\n"
     "       dpstatus load --merge A.json B.json ... [--json FILE] [--html FILE] [--slo ...]\n"
     "Load-tests a SetTaskStatus endpoint through libdpstatus's own sender (queue, connections,\n"
     "retries). Without --endpoint-url it starts the emulator (`dpstatus serve`) in this process.\n"
@@ -60,6 +62,14 @@ static const char usage[] =
     "self-contained page (inline SVG, no network) charting ok/s, errors/s, p50 and p99 per "
     "second,\n"
     "with the summary.\n"
+    "\n"
+    "--find-limit finds the rate the endpoint sustains: open-model steps from --rate (default\n"
+    "10/s), each --step long (or 100 calls if longer), the rate doubling until a step has more\n"
+    "than --max-throttle of its calls throttled; then that rate again, the burst now spent, whose\n"
+    "accepted rate is the limit; then the limit itself, lowered until it holds. The report adds\n"
+    "the rate, the burst seen before the first throttle and every step (JSON member \"limit\").\n"
+    "Each call is one attempt and the rate controller is off: what is measured is the endpoint.\n"
+    "Exit status 1 when no limit was found (the report says why).\n"
     "\n"
     "Exit status: 0 done; 1 the achieved rate was below 90% of --rate (with --ramp, of the\n"
     "ramp's mean over the measured window), nothing completed, a refused certificate or an\n"
@@ -100,6 +110,25 @@ static int parse_mix(const char *s, unsigned weights[3]) {
     dps_cli_error(PROG, "--mix: the weights are all 0");
     return DPS_EXIT_USAGE;
   }
+  return 0;
+}
+
+/* "1%", "0.5%", "2": a percentage from 0 to 100, as a share (0.01). */
+static int parse_percent(const char *flag, const char *s, double *out) {
+  double v = 0, scale = 1;
+  size_t i = 0, digits = 0, frac = 0;
+  for (; s[i] >= '0' && s[i] <= '9'; i++, digits++)
+    if (v < 1e6) v = v * 10 + (s[i] - '0');
+  if (s[i] == '.')
+    for (i++; s[i] >= '0' && s[i] <= '9'; i++, frac++)
+      if (scale < 1e12) v += (s[i] - '0') / (scale *= 10);
+  if (s[i] == '%') i++;
+  if (!digits || (s[digits] == '.' && !frac) || s[i] || v > 100) {
+    dps_cli_error(PROG, "%s: \"%s\" is not a percentage from 0 to 100 (\"1%%\", \"0.5%%\")", flag,
+                  s);
+    return -1;
+  }
+  *out = v / 100;
   return 0;
 }
 
@@ -173,6 +202,98 @@ static int run_merge(const load_args *a, char **files, int n, const dps_load_slo
   return exit_code;
 }
 
+/* The generated updates' shape (--mix, --task-prefix, --error-message-bytes) or --input, and the
+ * flags that need an --endpoint-url; the rest of the run is in @p o already. @p prefix holds a
+ * generated --task-prefix, so it must outlive the run. */
+static int update_opts(const load_args *a, dps_load_opts *o, char *prefix, size_t prefix_len) {
+  unsigned long long num;
+  if (a->input) {
+    const char *gen = a->mix                   ? "--mix"
+                      : a->task_prefix         ? "--task-prefix"
+                      : a->error_message_bytes ? "--error-message-bytes"
+                                               : NULL;
+    if (gen)
+      return dps_cli_error(PROG, "%s shapes generated updates: it does not go with --input", gen),
+             DPS_EXIT_USAGE;
+  }
+  o->mix.weights[0] = 100;
+  if (a->mix && parse_mix(a->mix, o->mix.weights)) return DPS_EXIT_USAGE;
+  o->mix.error_message_bytes = 64;
+  if (a->error_message_bytes) {
+    if (dps_cli_uint(PROG, "--error-message-bytes", a->error_message_bytes, 0, 1 << 20, &num))
+      return DPS_EXIT_USAGE;
+    o->mix.error_message_bytes = (size_t)num;
+  }
+  if (a->task_prefix) {
+    size_t len = strlen(a->task_prefix);
+    if (len == 0 || len > 2000)
+      return dps_cli_error(PROG, "--task-prefix: 1 to 2000 characters"), DPS_EXIT_USAGE;
+    o->mix.task_prefix = a->task_prefix;
+  } else {
+    /* a fresh prefix per run: the service keeps a task's first final status */
+    snprintf(prefix, prefix_len, "load-%ld-%lld-", (long)getpid(), (long long)time(NULL));
+    o->mix.task_prefix = prefix;
+  }
+  if (!a->net.endpoint_url) {
+    const char *remote = a->net.profile         ? "--profile"
+                         : a->net.ca_bundle     ? "--ca-bundle"
+                         : a->net.no_verify_ssl ? "--no-verify-ssl"
+                                                : NULL;
+    if (remote)
+      return dps_cli_error(PROG,
+                           "without --endpoint-url the load goes to the embedded plain-HTTP "
+                           "emulator: %s does not apply",
+                           remote),
+             DPS_EXIT_USAGE;
+  }
+  return 0;
+}
+
+/* --find-limit: the open model in steps; the flags that shape one fixed run do not apply. */
+static int find_limit_opts(const load_args *a, dps_load_opts *o) {
+  const char *fixed = a->ramp           ? "--ramp"
+                      : a->concurrency  ? "--concurrency"
+                      : a->duration     ? "--duration"
+                      : a->count        ? "--count"
+                      : a->warmup       ? "--warmup"
+                      : a->drain        ? "--drain"
+                      : a->net.max_rate ? "--max-rate"
+                                        : NULL;
+  if (fixed)
+    return dps_cli_error(PROG, "%s does not go with --find-limit, which sets the rate step by step",
+                         fixed),
+           DPS_EXIT_USAGE;
+  if (o->cfg.adaptive_rate)
+    return dps_cli_error(PROG,
+                         "--rate-control on does not go with --find-limit: it would hold the "
+                         "load back to what it is looking for"),
+           DPS_EXIT_USAGE;
+  if (o->cfg.max_attempts != 1)
+    return dps_cli_error(PROG,
+                         "--max-attempts does not go with --find-limit: each call is one "
+                         "attempt, so that a throttled call counts once"),
+           DPS_EXIT_USAGE;
+  unsigned long long num = 10;
+  if (a->rate &&
+      (strcmp(a->rate, "max") == 0 || dps_cli_uint(PROG, "--rate", a->rate, 1, 10000000, &num)))
+    return strcmp(a->rate, "max") == 0
+               ? (dps_cli_error(PROG, "--find-limit: --rate is the first step's rate, a number"),
+                  DPS_EXIT_USAGE)
+               : DPS_EXIT_USAGE;
+  o->find_limit = true;
+  o->rate = (double)num;
+  o->max_throttle = 0.01;
+  if (a->max_throttle && parse_percent("--max-throttle", a->max_throttle, &o->max_throttle))
+    return DPS_EXIT_USAGE;
+  uint32_t ms = 2000;
+  if (a->step && dps_cli_duration_ms(PROG, "--step", a->step, 3600 * 1000, &ms))
+    return DPS_EXIT_USAGE;
+  o->step_ms = ms;
+  char prefix[64];
+  int rc = update_opts(a, o, prefix, sizeof prefix);
+  return rc ? rc : dps_load_run(o);
+}
+
 int dps_cmd_load(int argc, char **argv) {
   load_args a = {0};
   const dps_cli_opt opts[] = {
@@ -193,6 +314,11 @@ int dps_cmd_load(int argc, char **argv) {
       {"html", "FILE", "write the report as a self-contained HTML page to FILE", &a.html},
       {"slo", "LIST", "objectives, e.g. p99<50ms,errors<0.1%: exit 3 when one is missed", &a.slo},
       {"merge", NULL, "add the JSON reports named after it instead of running", &a.merge},
+      {"find-limit", NULL, "find the highest rate the endpoint sustains (steps from --rate)",
+       &a.find_limit},
+      {"max-throttle", "PCT", "--find-limit: the throttled share a rate may have (default 1%)",
+       &a.max_throttle},
+      {"step", "DURATION", "--find-limit: the shortest step (default 2s)", &a.step},
       DPS_CLI_REPORTER_OPTS(a.net, "attempts per update, the first included (default 1)"),
       {NULL, NULL, NULL, NULL}};
 
@@ -247,6 +373,11 @@ int dps_cmd_load(int argc, char **argv) {
   o.cfg.adaptive_rate = 0; /* measure the service: never hold the load back ourselves */
   o.cfg.queue_shards = 1;  /* one thread submits (the scheduler, or the sender's callback) */
   if (dps_cli_reporter_config(PROG, &a.net, &o.cfg)) return DPS_EXIT_USAGE;
+  if (a.find_limit) return find_limit_opts(&a, &o);
+  if (a.max_throttle || a.step)
+    return dps_cli_error(PROG, "%s goes with --find-limit",
+                         a.max_throttle ? "--max-throttle" : "--step"),
+           DPS_EXIT_USAGE;
   if (!a.rate && !a.ramp)
     return dps_cli_error(PROG, "--rate is required: N per second, or max (or a --ramp)"),
            DPS_EXIT_USAGE;
@@ -306,45 +437,7 @@ int dps_cmd_load(int argc, char **argv) {
       return dps_cli_error(PROG, "--drain: \"%s\" is not wait or cancel", a.drain), DPS_EXIT_USAGE;
     o.drain_cancel = strcmp(a.drain, "cancel") == 0;
   }
-  if (a.input) {
-    const char *gen = a.mix                   ? "--mix"
-                      : a.task_prefix         ? "--task-prefix"
-                      : a.error_message_bytes ? "--error-message-bytes"
-                                              : NULL;
-    if (gen)
-      return dps_cli_error(PROG, "%s shapes generated updates: it does not go with --input", gen),
-             DPS_EXIT_USAGE;
-  }
-  o.mix.weights[0] = 100;
-  if (a.mix && parse_mix(a.mix, o.mix.weights)) return DPS_EXIT_USAGE;
-  o.mix.error_message_bytes = 64;
-  if (a.error_message_bytes) {
-    if (dps_cli_uint(PROG, "--error-message-bytes", a.error_message_bytes, 0, 1 << 20, &num))
-      return DPS_EXIT_USAGE;
-    o.mix.error_message_bytes = (size_t)num;
-  }
   char prefix[64];
-  if (a.task_prefix) {
-    size_t len = strlen(a.task_prefix);
-    if (len == 0 || len > 2000)
-      return dps_cli_error(PROG, "--task-prefix: 1 to 2000 characters"), DPS_EXIT_USAGE;
-    o.mix.task_prefix = a.task_prefix;
-  } else {
-    /* a fresh prefix per run: the service keeps a task's first final status */
-    snprintf(prefix, sizeof prefix, "load-%ld-%lld-", (long)getpid(), (long long)time(NULL));
-    o.mix.task_prefix = prefix;
-  }
-  if (!a.net.endpoint_url) {
-    const char *remote = a.net.profile         ? "--profile"
-                         : a.net.ca_bundle     ? "--ca-bundle"
-                         : a.net.no_verify_ssl ? "--no-verify-ssl"
-                                               : NULL;
-    if (remote)
-      return dps_cli_error(PROG,
-                           "without --endpoint-url the load goes to the embedded plain-HTTP "
-                           "emulator: %s does not apply",
-                           remote),
-             DPS_EXIT_USAGE;
-  }
-  return dps_load_run(&o);
+  rc = update_opts(&a, &o, prefix, sizeof prefix);
+  return rc ? rc : dps_load_run(&o);
 }

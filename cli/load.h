@@ -28,6 +28,40 @@ typedef struct dps_load_second {
   dps__hdr latency;          /* corrected latency of the responses that arrived in it (coarse) */
 } dps_load_second;
 
+/* ---- --find-limit ---- */
+
+#define DPS_LOAD_MAX_STEPS 48
+#define DPS_LOAD_MAX_RATE 10000000.0 /* what --rate takes */
+/* A step lasts --step, or long enough for this many calls if that is longer: below ~100 calls a
+ * throttled share of 1% cannot be told from 0. */
+#define DPS_LOAD_STEP_MIN_CALLS 100
+
+typedef enum dps_load_step_kind {
+  DPS_LOAD_STEP_RAISE = 0, /* the rate doubles until a step is throttled above --max-throttle */
+  DPS_LOAD_STEP_MEASURE, /* that rate again, the bucket now empty: the accepted rate is the limit */
+  DPS_LOAD_STEP_CONFIRM  /* the measured rate, lowered until it holds within --max-throttle */
+} dps_load_step_kind;
+
+typedef struct dps_load_step {
+  dps_load_step_kind kind;
+  double rate, seconds;                 /* offered per second, for this long */
+  uint64_t sent, ok, throttled, errors; /* errors: other than throttling */
+} dps_load_step;
+
+typedef struct dps_load_limit {
+  bool ran;     /* this report is of a --find-limit run */
+  bool found;   /* false: a step fell short of its rate before any was throttled (this client or
+                   the endpoint is slower than the limit); rate is then that step's achieved rate */
+  double rate;  /* the highest rate sustained within --max-throttle */
+  double burst; /* calls accepted above the rate before the first throttle */
+  double throttled_share; /* of the step that sustained `rate` */
+  double max_throttle;    /* the --max-throttle it was found with (a share, 0.01 = 1%) */
+  dps_load_step steps[DPS_LOAD_MAX_STEPS];
+  size_t n_steps;
+} dps_load_limit;
+
+const char *dps_load_step_kind_name(dps_load_step_kind k); /* "raise", "measure", "confirm" */
+
 /* A linear ramp of the arrival rate, from `from` to `to` per second over `seconds` (0: none). */
 typedef struct dps_load_ramp {
   double from, to, seconds;
@@ -45,6 +79,9 @@ typedef struct dps_load_report {
   dps__hdr corrected, uncorrected;
   dps_load_second *series;
   size_t n_series, cap_series;
+  uint64_t throttled; /* throttled responses (dps_stats.throttled): every attempt counts */
+  double send_rate;   /* the rate controller's pace at the end (0: off, load's default) */
+  dps_load_limit limit;
 } dps_load_report;
 
 int dps_load_report_init(dps_load_report *r);
@@ -111,6 +148,9 @@ typedef struct dps_load_opts {
   dps_gen_mix mix;
   const char *json_path, *html_path;
   const dps_load_slos *slos;
+  bool find_limit;     /* --find-limit: steps from `rate` (see dps_load_limit) */
+  double max_throttle; /* a share: 0.01 */
+  uint64_t step_ms;    /* the shortest step */
 } dps_load_opts;
 
 int dps_load_run(dps_load_opts *o);

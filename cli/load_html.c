@@ -141,6 +141,32 @@ static const char html_style[] =
     "table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ccc;padding:3px 10px;"
     "text-align:right}th{background:#f4f4f4;text-align:left}";
 
+/* --find-limit: the limit and each step. */
+static void html_limit(dps__buf *b, const dps_load_limit *L) {
+  if (!L->ran) return;
+  dps__buf_puts(b, "<h2>Limit</h2>\n<table id=\"limit\">\n");
+  if (L->found) {
+    html_row(b, "sustained rate", "%.1f calls/s", L->rate);
+    html_row(b, "throttled at that rate", "%.2f%% (--max-throttle %.3g%%)",
+             100 * L->throttled_share, 100 * L->max_throttle);
+    html_row(b, "burst seen", "%.0f calls", L->burst);
+  } else {
+    html_row(b, "sustained rate", "not found");
+  }
+  dps__buf_puts(b,
+                "</table>\n<table id=\"steps\">\n<tr><th>step</th><th>phase</th><th>rate/s</th>"
+                "<th>seconds</th><th>sent</th><th>ok</th><th>throttled</th><th>errors</th></tr>\n");
+  for (size_t i = 0; i < L->n_steps; i++) {
+    const dps_load_step *s = &L->steps[i];
+    dps__buf_printf(b,
+                    "<tr><th>%zu</th><td>%s</td><td>%.1f</td><td>%.2f</td><td>%" PRIu64
+                    "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td></tr>\n",
+                    i + 1, dps_load_step_kind_name(s->kind), s->rate, s->seconds, s->sent, s->ok,
+                    s->throttled, s->errors);
+  }
+  dps__buf_puts(b, "</table>\n");
+}
+
 int dps_load_report_html(const dps_load_report *r, const char *path) {
   static const chart_line throughput[] = {{"ok/s", "ok", "#1f77b4", ok_per_s},
                                           {"errors/s", "errors", "#d62728", errors_per_s}};
@@ -162,7 +188,9 @@ int dps_load_report_html(const dps_load_report *r, const char *path) {
   html_row(&b, "errors", "%" PRIu64, r->requests - r->ok);
   if (r->rejected) html_row(&b, "input lines rejected", "%" PRIu64, r->rejected);
   html_row(&b, "duration", "%.2f s", r->duration_s);
-  if (r->target_rate > 0)
+  if (r->limit.ran)
+    html_row(&b, "target rate", "stepped (--find-limit)");
+  else if (r->target_rate > 0)
     html_row(&b, "target rate", "%.1f/s", r->target_rate);
   else
     html_row(&b, "target rate", "max (closed model)");
@@ -170,6 +198,8 @@ int dps_load_report_html(const dps_load_report *r, const char *path) {
     html_row(&b, "ramp", "%.0f/s to %.0f/s over %.3g s", r->ramp.from, r->ramp.to, r->ramp.seconds);
   html_row(&b, "achieved rate", "%.1f/s", achieved);
   html_row(&b, "throughput", "%.1f ok/s", r->duration_s > 0 ? (double)r->ok / r->duration_s : 0);
+  html_row(&b, "throttled responses", "%" PRIu64, r->throttled);
+  if (r->send_rate > 0) html_row(&b, "rate controller pace", "%.1f/s", r->send_rate);
   dps__buf_puts(&b, "</table>\n<table id=\"latency-summary\">\n<tr><th>latency (ms)</th>");
   for (size_t i = 0; i < DPS_LOAD_N_POINTS; i++)
     dps__buf_printf(&b, "<th>%s</th>", dps_load_points[i].name);
@@ -185,7 +215,9 @@ int dps_load_report_html(const dps_load_report *r, const char *path) {
     dps__buf_printf(&b, "</th><td>%" PRIu64 "</td><td>%.2f%%</td></tr>\n", r->errors[i].count,
                     r->requests ? 100.0 * (double)r->errors[i].count / (double)r->requests : 0);
   }
-  dps__buf_puts(&b, "</table>\n</body>\n</html>\n");
+  dps__buf_puts(&b, "</table>\n");
+  html_limit(&b, &r->limit);
+  dps__buf_puts(&b, "</body>\n</html>\n");
 
   int rc = -1;
   if (dps__buf_failed(&b)) {

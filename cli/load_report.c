@@ -107,6 +107,9 @@ void dps_load_report_text(FILE *f, const dps_load_report *r) {
             "steady); throughput %.1f ok/s\n",
             achieved, r->ramp.from, r->ramp.to, r->ramp.seconds,
             r->duration_s > 0 ? (double)r->ok / r->duration_s : 0);
+  else if (r->limit.ran)
+    fprintf(f, PROG ": rate %.1f/s achieved over the steps; throughput %.1f ok/s\n", achieved,
+            r->duration_s > 0 ? (double)r->ok / r->duration_s : 0);
   else if (r->target_rate > 0)
     fprintf(f, PROG ": rate %.1f/s achieved of %.1f/s targeted (%.1f%%); throughput %.1f ok/s\n",
             achieved, r->target_rate, 100.0 * achieved / r->target_rate,
@@ -120,6 +123,12 @@ void dps_load_report_text(FILE *f, const dps_load_report *r) {
     latency_row(f, "corrected", &r->corrected);
     latency_row(f, "uncorrected", &r->uncorrected);
   }
+  if (r->throttled || r->send_rate > 0) {
+    fprintf(f, PROG ": %" PRIu64 " throttled responses", r->throttled);
+    if (r->send_rate > 0)
+      fprintf(f, "; the rate controller paced at %.1f/s at the end", r->send_rate);
+    fputc('\n', f);
+  }
   if (r->errors[0].code[0]) {
     fprintf(f, PROG ": errors:");
     for (size_t i = 0; i < DPS_LOAD_MAX_CODES && r->errors[i].code[0]; i++)
@@ -127,6 +136,54 @@ void dps_load_report_text(FILE *f, const dps_load_report *r) {
               r->requests ? 100.0 * (double)r->errors[i].count / (double)r->requests : 0);
     fputc('\n', f);
   }
+  const dps_load_limit *L = &r->limit;
+  if (!L->ran) return;
+  if (L->found)
+    fprintf(f,
+            PROG
+            ": limit: %.1f calls/s sustained with %.2f%% throttled (--max-throttle %.3g%%); "
+            "burst %.0f seen\n",
+            L->rate, 100 * L->throttled_share, 100 * L->max_throttle, L->burst);
+  else
+    fprintf(f, PROG ": limit: not found (the steps below)\n");
+  fprintf(f, PROG ":   step  phase      rate/s  seconds     sent       ok  throttled   errors\n");
+  for (size_t i = 0; i < L->n_steps; i++) {
+    const dps_load_step *s = &L->steps[i];
+    fprintf(
+        f, PROG ":   %4zu  %-7s %9.1f %8.2f %8" PRIu64 " %8" PRIu64 " %10" PRIu64 " %8" PRIu64 "\n",
+        i + 1, dps_load_step_kind_name(s->kind), s->rate, s->seconds, s->sent, s->ok, s->throttled,
+        s->errors);
+  }
+}
+
+const char *dps_load_step_kind_name(dps_load_step_kind k) {
+  switch (k) {
+    case DPS_LOAD_STEP_RAISE: return "raise";
+    case DPS_LOAD_STEP_MEASURE: return "measure";
+    case DPS_LOAD_STEP_CONFIRM: return "confirm";
+  }
+  return "unknown";
+}
+
+/* The "limit" member: null unless --find-limit ran. */
+static json_t *limit_json(const dps_load_limit *L) {
+  if (!L->ran) return json_null();
+  json_t *steps = json_array();
+  for (size_t i = 0; steps && i < L->n_steps; i++) {
+    const dps_load_step *s = &L->steps[i];
+    json_t *e = json_pack(
+        "{s:s,s:f,s:f,s:I,s:I,s:I,s:I,s:f}", "phase", dps_load_step_kind_name(s->kind), "rate",
+        round_to(s->rate, 3), "seconds", round_to(s->seconds, 6), "sent", (json_int_t)s->sent, "ok",
+        (json_int_t)s->ok, "throttled", (json_int_t)s->throttled, "errors", (json_int_t)s->errors,
+        "throttledShare", s->sent ? round_to((double)s->throttled / (double)s->sent, 6) : 0.0);
+    if (!e || json_array_append_new(steps, e)) {
+      json_decref(steps);
+      steps = NULL;
+    }
+  }
+  return json_pack("{s:b,s:f,s:f,s:f,s:f,s:o*}", "found", L->found, "rate", round_to(L->rate, 3),
+                   "burst", round_to(L->burst, 1), "throttledShare",
+                   round_to(L->throttled_share, 6), "maxThrottle", L->max_throttle, "steps", steps);
 }
 
 static json_t *summary_json(const dps__hdr *h) {
@@ -159,13 +216,14 @@ json_t *dps_load_report_json(const dps_load_report *r) {
                                                  r->ramp.to, "seconds", r->ramp.seconds)
                                      : json_null();
   return json_pack(
-      "{s:I,s:I,s:I,s:o*,s:f,s:o*,s:o*,s:f,s:o*,s:o*,s:{s:o*,s:o*},s:o*}", "requests",
+      "{s:I,s:I,s:I,s:o*,s:f,s:o*,s:o*,s:f,s:I,s:f,s:o*,s:o*,s:{s:o*,s:o*},s:o*,s:o*}", "requests",
       (json_int_t)r->requests, "ok", (json_int_t)r->ok, "rejected", (json_int_t)r->rejected,
       "errors", errors, "durationSeconds", round_to(r->duration_s, 6), "targetRate", target, "ramp",
-      ramp, "achievedRate", round_to(dps_load_report_achieved(r), 3), "latencyMs",
+      ramp, "achievedRate", round_to(dps_load_report_achieved(r), 3), "throttled",
+      (json_int_t)r->throttled, "sendRate", round_to(r->send_rate, 3), "latencyMs",
       summary_json(&r->corrected), "uncorrectedLatencyMs", summary_json(&r->uncorrected),
       "histogram", "corrected", dps__hdr_to_json(&r->corrected), "uncorrected",
-      dps__hdr_to_json(&r->uncorrected), "series", series);
+      dps__hdr_to_json(&r->uncorrected), "series", series, "limit", limit_json(&r->limit));
 }
 
 int dps_load_report_write(const dps_load_report *r, const char *path) {
@@ -189,21 +247,27 @@ static int fail(char *why, size_t why_len, const char *msg) {
 
 int dps_load_report_from_json(const json_t *j, dps_load_report *r, char *why, size_t why_len) {
   if (dps_load_report_init(r)) return fail(why, why_len, "out of memory");
-  json_int_t requests, ok, rejected = 0;
+  json_int_t requests, ok, rejected = 0, throttled = 0;
+  double send_rate = 0;
   json_t *errors, *target, *ramp = NULL, *hist, *series;
   double duration;
   json_error_t je;
-  if (json_unpack_ex((json_t *)j, &je, 0, "{s:I,s:I,s?I,s:o,s:F,s:o,s?o,s:o,s:o}", "requests",
-                     &requests, "ok", &ok, "rejected", &rejected, "errors", &errors,
+  if (json_unpack_ex((json_t *)j, &je, 0, "{s:I,s:I,s?I,s:o,s:F,s:o,s?o,s:o,s:o,s?I,s?F}",
+                     "requests", &requests, "ok", &ok, "rejected", &rejected, "errors", &errors,
                      "durationSeconds", &duration, "targetRate", &target, "ramp", &ramp,
-                     "histogram", &hist, "series", &series)) {
+                     "histogram", &hist, "series", &series, "throttled", &throttled, "sendRate",
+                     &send_rate)) {
     snprintf(why, why_len, "%s", je.text);
     goto bad;
   }
-  if (requests < 0 || ok < 0 || ok > requests || rejected < 0 || duration < 0) {
-    fail(why, why_len, "requests, ok, rejected or durationSeconds out of range");
+  if (requests < 0 || ok < 0 || ok > requests || rejected < 0 || duration < 0 || throttled < 0 ||
+      !(send_rate >= 0)) {
+    fail(why, why_len,
+         "requests, ok, rejected, durationSeconds, throttled or sendRate out of range");
     goto bad;
   }
+  r->throttled = (uint64_t)throttled;
+  r->send_rate = send_rate;
   r->requests = (uint64_t)requests;
   r->ok = (uint64_t)ok;
   r->rejected = (uint64_t)rejected;
@@ -304,6 +368,9 @@ int dps_load_report_merge(dps_load_report *dst, const dps_load_report *src) {
   dst->requests += src->requests;
   dst->ok += src->ok;
   dst->rejected += src->rejected;
+  dst->throttled += src->throttled;
+  dst->send_rate +=
+      src->send_rate; /* the group's pace; a found limit is one run's and not merged */
   for (size_t i = 0; i < DPS_LOAD_MAX_CODES && src->errors[i].code[0]; i++)
     dps_load_report_error(dst, src->errors[i].code, src->errors[i].count);
   if (src->duration_s > dst->duration_s) dst->duration_s = src->duration_s;

@@ -9,6 +9,10 @@
  * linearly from the start (warmup included) and update i is scheduled when the integral of the
  * rate reaches i. A progress thread prints a line a second when stderr is a terminal. Without an
  * endpoint the emulator runs in this process.
+ *
+ * --find-limit runs the open model in steps instead (see find_limit): each step's outcomes are in
+ * before the next starts, and are logged (scheduled time and kind) so that the step can be read
+ * as a whole: its throttled share, and where its first throttle fell.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -24,6 +28,8 @@
 #include "cli/embedded.h"
 #include "cli/load.h"
 #include "cli/reporter_args.h"
+#include "core/aws_error.h"
+#include "core/classify.h"
 
 #define PROG DPS_LOAD_PROG
 #define SUBMIT_WAIT_MS 200 /* the full-queue wait: short, so that a stop is noticed */
@@ -108,7 +114,13 @@ typedef struct run_state {
   _Atomic bool tls_fatal;
   char tls_message[512];
   dps_load_report rep;
+  /* --find-limit: the current step's outcomes, each (scheduled offset << 2 | LOG_*) */
+  uint64_t *log;
+  size_t log_n, log_cap;
+  bool log_oom;
 } run_state;
+
+enum { LOG_OK = 0, LOG_THROTTLED = 1, LOG_ERROR = 2 };
 
 static bool should_stop(run_state *st) { return interrupted || atomic_load(&st->tls_fatal); }
 
@@ -213,6 +225,21 @@ static void on_result(const dps_result *res, void *arg) {
     }
     st->last_result_ns = now;
   }
+  if (st->o->find_limit) {
+    if (st->log_n == st->log_cap) {
+      size_t cap = st->log_cap ? st->log_cap * 2 : 4096;
+      uint64_t *grown = realloc(st->log, cap * sizeof *grown);
+      if (grown) st->log = grown, st->log_cap = cap;
+    }
+    if (st->log_n < st->log_cap) {
+      dps__aws_error e = {.http_status = res->http_status};
+      snprintf(e.code, sizeof e.code, "%s", res->error_code);
+      unsigned kind = ok ? LOG_OK : answered && dps__is_throttle(&e) ? LOG_THROTTLED : LOG_ERROR;
+      st->log[st->log_n++] = ((uint64_t)(uintptr_t)res->user_data << 2) | kind;
+    } else {
+      st->log_oom = true;
+    }
+  }
   if (res->outcome == DPS_OUTCOME_FAILED && strcmp(res->error_code, "TLSError") == 0 &&
       !atomic_load(&st->tls_fatal)) {
     snprintf(st->tls_message, sizeof st->tls_message, "%s", res->error_message);
@@ -308,6 +335,132 @@ static int schedule(run_state *st) {
   return rc;
 }
 
+/* ---- --find-limit ------------------------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* What one step saw, beside its dps_load_step. */
+typedef struct step_view {
+  double achieved;    /* outcomes per second, over the step's span and its drain */
+  uint64_t ok_before; /* accepted before the first throttle */
+  double first_s;     /* the first throttle's scheduled time, seconds into the step; -1: none */
+} step_view;
+
+/* Offers @p rate for a step (--step, or DPS_LOAD_STEP_MIN_CALLS calls if longer), waits for its
+ * outcomes, and reads them. Returns false on a stop (interrupt, TLS failure). */
+static bool run_step(run_state *st, dps_load_step_kind kind, double rate, step_view *v) {
+  const dps_load_opts *o = st->o;
+  dps_load_limit *L = &st->rep.limit;
+  double secs = (double)o->step_ms / 1000;
+  if (secs * rate < DPS_LOAD_STEP_MIN_CALLS) secs = DPS_LOAD_STEP_MIN_CALLS / rate;
+  uint64_t n = (uint64_t)(secs * rate + 0.5);
+  pthread_mutex_lock(&st->lock);
+  st->log_n = 0;
+  pthread_mutex_unlock(&st->lock);
+  uint64_t base = now_ns() - st->start_ns, sent = 0;
+  for (uint64_t i = 0; i < n && !should_stop(st); i++) {
+    uint64_t off = base + (uint64_t)((double)i * 1e9 / rate);
+    sleep_until(st->start_ns + off);
+    pthread_mutex_lock(&st->src_lock);
+    bool more = submit_next(st, off, true);
+    pthread_mutex_unlock(&st->src_lock);
+    if (!more) break;
+    sent++;
+  }
+  uint64_t until = now_ns() + ((uint64_t)o->cfg.attempt_timeout_ms + 1000) * 1000000;
+  while (!should_stop(st) && now_ns() < until && dps_flush(st->r, 100) != DPS_OK) {
+  }
+  uint64_t span_ns = now_ns() - st->start_ns - base;
+
+  dps_load_step *s = &L->steps[L->n_steps++];
+  *s = (dps_load_step){.kind = kind, .rate = rate, .seconds = (double)n / rate, .sent = sent};
+  *v = (step_view){.first_s = -1};
+  pthread_mutex_lock(&st->lock);
+  qsort(st->log, st->log_n, sizeof *st->log, cmp_u64);
+  for (size_t i = 0; i < st->log_n; i++) {
+    unsigned k = (unsigned)(st->log[i] & 3);
+    if (k == LOG_THROTTLED && v->first_s < 0) {
+      v->first_s = (double)((st->log[i] >> 2) - base) / 1e9;
+      v->ok_before = s->ok;
+    }
+    if (k == LOG_OK)
+      s->ok++;
+    else if (k == LOG_THROTTLED)
+      s->throttled++;
+    else
+      s->errors++;
+  }
+  v->achieved = span_ns ? (double)st->log_n * 1e9 / (double)span_ns : 0;
+  pthread_mutex_unlock(&st->lock);
+  return !should_stop(st);
+}
+
+static double share_of(const dps_load_step *s) {
+  return s->sent ? (double)s->throttled / (double)s->sent : 0;
+}
+
+/*
+ * The limit, in three phases. Raise: from --rate, the rate doubles each step until one is
+ * throttled above --max-throttle. A token bucket hides its rate until its burst is spent, so that
+ * step's rate is above the limit but says little of it; its first throttle, with the steps before
+ * it that were above the limit, say how much the bucket held (the burst seen). Measure: the same
+ * rate again, with the bucket now empty: every call it accepts is a token refilled, so the accepted
+ * rate is the limit itself. Confirm: offer that rate; if more than --max-throttle is throttled,
+ * lower it by the excess and try again. The first rate that holds is the highest sustained. Returns
+ * 0, or -1 on a stop.
+ */
+static int find_limit(run_state *st) {
+  const dps_load_opts *o = st->o;
+  dps_load_limit *L = &st->rep.limit;
+  L->ran = true;
+  L->max_throttle = o->max_throttle;
+  step_view v;
+  double r = o->rate, first_ok = 0, first_s = 0;
+  for (;;) {
+    if (!run_step(st, DPS_LOAD_STEP_RAISE, r, &v)) return -1;
+    const dps_load_step *s = &L->steps[L->n_steps - 1];
+    if (share_of(s) > o->max_throttle) {
+      first_ok = (double)v.ok_before;
+      first_s = v.first_s;
+      break;
+    }
+    if (v.achieved < DPS_LOAD_RATE_THRESHOLD * r || r >= DPS_LOAD_MAX_RATE ||
+        L->n_steps >= DPS_LOAD_MAX_STEPS - 10) {
+      L->rate = v.achieved < r ? v.achieved : r; /* not found: as far as this run could go */
+      L->throttled_share = share_of(s);
+      return 0;
+    }
+    r = r * 2 < DPS_LOAD_MAX_RATE ? r * 2 : DPS_LOAD_MAX_RATE;
+  }
+  if (!run_step(st, DPS_LOAD_STEP_MEASURE, r, &v)) return -1;
+  const dps_load_step *m = &L->steps[L->n_steps - 1];
+  double limit = (double)m->ok / m->seconds;
+  /* What the bucket held when the steps began to take more than it refilled: drained by the
+   * throttled step up to its first throttle, and by the raise steps just before it that were
+   * already above the limit (their calls all accepted, the burst hiding it). */
+  double burst = first_ok - limit * first_s;
+  for (size_t k = L->n_steps - 2; k-- > 0 && L->steps[k].rate > limit;)
+    burst += (double)L->steps[k].ok - limit * L->steps[k].seconds;
+  L->burst = burst > 0 ? burst : 0;
+  L->rate = limit;
+  if (limit <= 0) return 0; /* nothing accepted at all: found stays false */
+  while (L->n_steps < DPS_LOAD_MAX_STEPS) {
+    if (!run_step(st, DPS_LOAD_STEP_CONFIRM, limit, &v)) return -1;
+    const dps_load_step *c = &L->steps[L->n_steps - 1];
+    L->rate = limit;
+    L->throttled_share = share_of(c);
+    if (L->throttled_share <= o->max_throttle) {
+      L->found = true;
+      return 0;
+    }
+    limit *= (1 - L->throttled_share) * 0.98;
+  }
+  return 0;
+}
+
 int dps_load_run(dps_load_opts *o) {
   run_state st = {0};
   int exit_code = DPS_EXIT_FAILURE;
@@ -326,7 +479,7 @@ int dps_load_run(dps_load_opts *o) {
     dps_cli_error(PROG, "out of memory");
     goto out;
   }
-  st.rep.target_rate = o->rate;
+  st.rep.target_rate = o->find_limit ? 0 : o->rate;
   st.rep.ramp = o->ramp;
   if (o->input) {
     if (dps_send_source_ndjson(&src, o->input, why, sizeof why)) {
@@ -365,7 +518,11 @@ int dps_load_run(dps_load_opts *o) {
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
 
-  int sched_rc = schedule(&st);
+  int sched_rc = o->find_limit ? find_limit(&st) : schedule(&st);
+  if (o->find_limit && sched_rc == 0 && st.log_oom) {
+    dps_cli_error(PROG, "out of memory: a step's outcomes could not all be logged");
+    sched_rc = -1;
+  }
   uint64_t sched_end = now_ns();
   /* The drain: wait gives what is in flight the attempt timeout (and a second) to finish;
    * cancel gives it 100 ms. Either way the close reports what is left as expired. */
@@ -373,6 +530,11 @@ int dps_load_run(dps_load_opts *o) {
     uint64_t until = now_ns() + ((uint64_t)o->cfg.attempt_timeout_ms + 1000) * 1000000;
     while (!should_stop(&st) && now_ns() < until && dps_flush(r, 100) != DPS_OK) {
     }
+  }
+  dps_stats stats;
+  if (dps_stats_get(r, &stats) == DPS_OK) {
+    st.rep.throttled = stats.throttled;
+    st.rep.send_rate = stats.send_rate;
   }
   dps_reporter_close(r, o->drain_cancel ? 100 : 0);
   r = NULL;
@@ -413,6 +575,26 @@ int dps_load_run(dps_load_opts *o) {
   } else if (st.rep.requests == 0) {
     dps_cli_error(PROG, "no request completed in the measured window");
     exit_code = DPS_EXIT_FAILURE;
+  } else if (o->find_limit) {
+    const dps_load_limit *L = &st.rep.limit;
+    const dps_load_step *last = L->n_steps ? &L->steps[L->n_steps - 1] : NULL;
+    if (!L->found) {
+      if (last && last->kind == DPS_LOAD_STEP_RAISE)
+        dps_cli_error(PROG,
+                      "no limit found: no step was throttled above --max-throttle before the "
+                      "rate stopped being reached (%.1f/s of %.1f/s): this client or the "
+                      "endpoint is slower than the limit, if there is one",
+                      L->rate, last->rate);
+      else if (L->rate <= 0)
+        dps_cli_error(PROG, "no limit found: no call was accepted at %.1f/s",
+                      last ? last->rate : 0.0);
+      else
+        dps_cli_error(PROG,
+                      "no limit found: no rate held within --max-throttle; the last tried, "
+                      "%.1f/s, had %.2f%% throttled",
+                      L->rate, 100 * L->throttled_share);
+      exit_code = DPS_EXIT_FAILURE;
+    }
   } else if (o->rate > 0 && achieved < DPS_LOAD_RATE_THRESHOLD * expected) {
     dps_cli_error(PROG,
                   "the target rate was not reached: %.1f/s achieved, %.1f/s targeted%s (below "
@@ -428,6 +610,7 @@ out:
   if (emb.base) free(dps_cli_embedded_stop(&emb));
   dps_send_source_free(src);
   dps_load_report_free(&st.rep);
+  free(st.log);
   pthread_cond_destroy(&st.progress);
   pthread_cond_destroy(&st.room);
   pthread_mutex_destroy(&st.src_lock);

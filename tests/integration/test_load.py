@@ -203,6 +203,12 @@ class Throttle(TempDir):
         self.assertTrue(0.06 <= share <= 0.14, share)
         self.assertEqual(r["ok"] + r["errors"]["ThrottlingException"], r["requests"])
         self.assertIn("ThrottlingException", p.stderr)
+        # One attempt per update: every throttled response is one throttled update (the warmup
+        # is none here), and the controller is off.
+        self.assertEqual(r["throttled"], r["errors"]["ThrottlingException"])
+        self.assertEqual(r["sendRate"], 0)
+        self.assertIsNone(r["limit"])
+        self.assertIn(f"{r['throttled']} throttled responses", p.stderr)
 
     def test_heavy_throttling_does_not_slow_the_load(self):
         # The library's adaptive limiter would engage at this share; a load test turns it off so
@@ -253,6 +259,8 @@ class Throttle(TempDir):
             self.assertEqual(rm["errors"][code],
                              ra["errors"].get(code, 0) + rb["errors"].get(code, 0))
         self.assertEqual(rm["targetRate"], 900)
+        self.assertEqual(rm["throttled"], ra["throttled"] + rb["throttled"])
+        self.assertIsNone(rm["limit"])  # a found limit is one run's: not merged
         self.assertEqual(rm["durationSeconds"], max(ra["durationSeconds"], rb["durationSeconds"]))
         self.assertAlmostEqual(rm["achievedRate"],
                                rm["histogram"]["corrected"]["count"] / rm["durationSeconds"], 2)
@@ -353,6 +361,19 @@ class Usage(TempDir):
             (("--merge", bad), "not a load report"),
             (("--merge", bad, "--rate", "5"), "--rate is about a run"),
             (("--merge", bad, "--ramp", "0..5/1s"), "--ramp is about a run"),
+            (("--find-limit", "--duration", "5s"), "--duration does not go with --find-limit"),
+            (("--find-limit", "--ramp", "0..5/1s"), "--ramp does not go with --find-limit"),
+            (("--find-limit", "--rate", "max"), "--rate is the first step's rate"),
+            (("--find-limit", "--rate", "0"), "--rate: \"0\" is not a whole number"),
+            (("--find-limit", "--max-throttle", "150%"), "is not a percentage from 0 to 100"),
+            (("--find-limit", "--max-throttle", "1.%"), "is not a percentage"),
+            (("--find-limit", "--max-throttle", "x"), "is not a percentage"),
+            (("--find-limit", "--step", "0s"), "--step: \"0s\" must be more than zero"),
+            (("--find-limit", "--rate-control", "on"), "--rate-control on does not go"),
+            (("--find-limit", "--max-attempts", "3"), "--max-attempts does not go"),
+            (("--find-limit", "--max-rate", "10"), "--max-rate does not go"),
+            (("--rate", "10", "--max-throttle", "1%"), "--max-throttle goes with --find-limit"),
+            (("--rate", "10", "--step", "1s"), "--step goes with --find-limit"),
         ]
         for args, message in cases:
             with self.subTest(args=args):
@@ -360,6 +381,61 @@ class Usage(TempDir):
                 self.assertEqual(p.returncode, 2, p.stderr)
                 self.assertIn(message, p.stderr)
                 self.assertTrue(p.stderr.startswith("dpstatus load: "), p.stderr)
+
+
+class FindLimit(TempDir):
+    def test_finds_300_of_a_300_300_bucket(self):
+        srv = Server("--rate-limit", "300/300")
+        try:
+            out, html = self.path("l.json"), self.path("l.html")
+            p = load("--endpoint-url", srv.url, "--find-limit", "--rate", "50", "--json", out,
+                     "--html", html, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            lim = read_json(out)["limit"]
+        finally:
+            srv.stop()
+        print(f"  300/300: found {lim['rate']}/s, burst {lim['burst']}, "
+              f"{len(lim['steps'])} steps", flush=True)
+        self.assertTrue(lim["found"])
+        self.assertLessEqual(abs(lim["rate"] - 300) / 300, 0.10, lim)
+        self.assertLessEqual(abs(lim["burst"] - 300) / 300, 0.25, lim)
+        phases = [s["phase"] for s in lim["steps"]]
+        # Doubling from 50 until a step is throttled, that rate again, then the confirmations.
+        first = phases.index("measure")
+        self.assertEqual(phases[:first], ["raise"] * first, phases)
+        self.assertEqual(set(phases[first + 1:]), {"confirm"}, phases)
+        rates = [s["rate"] for s in lim["steps"]]
+        self.assertEqual(rates[:first], [50 * 2 ** i for i in range(first)])
+        self.assertEqual(rates[first], rates[first - 1])
+        self.assertGreater(lim["steps"][first - 1]["throttledShare"], 0.01)
+        self.assertEqual(lim["steps"][-1]["rate"], lim["rate"])
+        self.assertLessEqual(lim["steps"][-1]["throttledShare"], 0.01)
+        self.assertEqual(lim["throttledShare"], lim["steps"][-1]["throttledShare"])
+        for s in lim["steps"]:
+            self.assertEqual(s["ok"] + s["throttled"] + s["errors"], s["sent"], s)
+            self.assertGreaterEqual(s["seconds"], 2.0 - 1e-9)
+        self.assertIn("limit: ", p.stderr)
+        self.assertIn("calls/s sustained", p.stderr)
+        page = read_text(html)
+        self.assertIn("<h2>Limit</h2>", page)
+        self.assertIn("<td>measure</td>", page)
+
+    def test_no_limit_when_the_endpoint_is_slower(self):
+        # 200 in flight (2 connections x 100 streams) at 100 ms each: at most 2,000/s, never
+        # throttled. The steps stop when one falls short of its rate: no limit, exit 1.
+        srv = Server("--fault", "latency=100..100")
+        try:
+            out = self.path("n.json")
+            p = load("--endpoint-url", srv.url, "--find-limit", "--rate", "1000", "--step",
+                     "1s", "--json", out, timeout=120)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            lim = read_json(out)["limit"]
+        finally:
+            srv.stop()
+        self.assertFalse(lim["found"])
+        self.assertIn("no limit found: no step was throttled", p.stderr)
+        self.assertEqual({s["phase"] for s in lim["steps"]}, {"raise"})
+        self.assertLess(lim["rate"], 0.9 * lim["steps"][-1]["rate"])
 
 
 class Embedded(TempDir):
