@@ -23,6 +23,8 @@
 # Not a ctest test (timing on a shared 2-core machine). Usage:
 #   bench/bench_e2e.sh [build-dir]        (default build; configured and built here as needed)
 #   N=200000 C=2 M=100 RUNS=3 BOTO_SECONDS=5 BOTO_CALLS=5000 bench/bench_e2e.sh build-bench
+#   BASE=/tmp/base/build bench/bench_e2e.sh build   (also runs BASE's library, interleaved, and
+#   prints this build's rate against it: a change's cost measured in one run)
 # Installs what it needs if missing (libcurl4-openssl-dev, nghttp2-client, python3-boto3,
 # openssl), quietly. Targets: dpstatus >= 70% of h2load, >= 3x libcurl multi, >= 50x boto3;
 # memory per queued update <= its encoded body + 64 bytes.
@@ -45,6 +47,11 @@ cmake --build "$BUILD" -j"$(nproc)" --target dpstatus bench_e2e bench_e2e_curl >
 DPS=$BUILD/dpstatus
 LIB=$BUILD/bench/bench_e2e
 CURLB=$BUILD/bench/bench_e2e_curl
+BASE=${BASE:-}
+if [ -n "$BASE" ]; then
+  cmake --build "$BASE" -j"$(nproc)" --target bench_e2e >/dev/null
+  BASELIB=$BASE/bench/bench_e2e
+fi
 
 BENCH=bench_e2e
 # shellcheck source=bench/lib.sh
@@ -78,9 +85,9 @@ h2rate() { # url header-args...
   grep -q "$N succeeded" <<<"$out" || note "h2load $url: $(grep -E 'requests:' <<<"$out")"
   sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' <<<"$out" | cut -d. -f1
 }
-librate() { # url threads [ca]
+librate() { # url threads [ca] [binary]
   local out
-  out=$(timeout 120 "$LIB" rate "$1" -n "$N" -t "$2" -c "$C" -m "$M" ${3:+--ca-bundle "$3"}) ||
+  out=$(timeout 120 "${4:-$LIB}" rate "$1" -n "$N" -t "$2" -c "$C" -m "$M" ${3:+--ca-bundle "$3"}) ||
     note "dpstatus $1 -t $2: incomplete: $(tr '\n' ' ' <<<"$out")"
   val rate "$out"
 }
@@ -108,6 +115,10 @@ for i in $(seq "$RUNS"); do
     add "$s.h2signed" "$(h2rate "$url/" "${signed[@]}")"
     add "$s.lib1" "$(librate "$url" 1 "$ca")"
     add "$s.lib4" "$(librate "$url" 4 "$ca")"
+    if [ -n "$BASE" ]; then
+      add "$s.base1" "$(librate "$url" 1 "$ca" "$BASELIB")"
+      add "$s.base4" "$(librate "$url" 4 "$ca" "$BASELIB")"
+    fi
     if [ $s = tls ] || [ "$i" = 1 ]; then add "$s.curl" "$(curlrate "$url" "$ca")"; fi
     add "$s.boto" "$(botorate "$url" "$ca")"
   done
@@ -151,6 +162,19 @@ row "boto3 set_task_status loop (HTTP/1.1)" boto times 50 "≥ 50x"
 per=$(val bytes_per_update "$mem") bavg=$(val body_avg "$mem") tgt=$(val target "$mem")
 mv=$(awk -v p="$per" -v t="$tgt" 'BEGIN { if (p == "" || t == "") print "n/a"; else if (p + 0 <= t + 0) print "met"; else print "**missed**" }')
 echo "| memory per queued update (1,000,000 queued, VmHWM growth) | ${per:-n/a} B | | body avg ${bavg:-?} B + 64 = ${tgt:-?} B | | ≤ body + 64: $mv |"
+if [ -n "$BASE" ]; then
+  echo
+  echo "This build against BASE ($BASE), the library's rate, medians of the same interleaved runs:"
+  echo
+  echo "| producers | TLS: this / BASE | ratio | h2c: this / BASE | ratio |"
+  echo "|---|---|---:|---|---:|"
+  for p in 1 4; do
+    a=$(med "tls.lib$p") b=$(med "tls.base$p") c=$(med "h2c.lib$p") d=$(med "h2c.base$p")
+    echo "| $p | $(fmt "$a") / $(fmt "$b") | $(pct "$a" "$b") | $(fmt "$c") / $(fmt "$d") | $(pct "$c" "$d") |"
+  done
+  echo
+  echo "Runs of BASE (updates/s): tls.base1: $(runs tls.base1); tls.base4: $(runs tls.base4); h2c.base1: $(runs h2c.base1); h2c.base4: $(runs h2c.base4)"
+fi
 echo
 echo "Runs (updates/s): $(for k in tls.lib1 tls.lib4 tls.h2load tls.h2signed tls.curl tls.boto h2c.lib1 h2c.lib4 h2c.h2load h2c.h2signed h2c.curl h2c.boto; do printf '%s: %s; ' "$k" "$(runs "$k")"; done)"
 echo "Memory run: $(tr '\n' ' ' <<<"$mem")"

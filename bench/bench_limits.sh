@@ -24,10 +24,6 @@
 # expired or failed; four reporters together >= 90% of R, each within +-25% of R/4; dpstatus
 # ahead of boto3 on goodput and on throttled share at 10 and 50.
 #
-# If this binary's `serve --rate-limit` refuses R/B (older builds take a whole number N: a bucket
-# of N/s holding N), every scenario runs --rate-limit R instead (B = R; N moves by R - B, so the
-# time at the limit stays the same) and the output says so.
-#
 # Not a ctest test (timing). Usage:
 #   bench/bench_limits.sh [path/to/dpstatus] [quick]      (default build/dpstatus, full)
 #   ONLY=d10,b10 KEEP=/tmp/limits bench/bench_limits.sh build/dpstatus quick
@@ -63,14 +59,6 @@ unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_DATA_PIPEL
 
 note() { echo "$*" >>"$work/notes"; }
 val() { { sed -n "s/^$1=//p" "$2" 2>/dev/null || true; } | head -1; } # key file (key=value lines)
-
-# --- the rate-limit form this binary takes ------------------------------------------------------
-FALLBACK=0
-if ! serve_accepts --auth none --rate-limit 10/100; then
-  FALLBACK=1
-  why=$(grep -- '--rate-limit' "$work/serve.log" | tail -1 || true)
-  note "this binary refuses \`serve --rate-limit R/B\` (${why:-no message}); every scenario ran the bare \`--rate-limit R\` (a bucket of R calls/s holding R), so B = R below (10/100 ran as 10/10, with N lowered by 90 to keep its 30 s at the limit)."
-fi
 
 # --- the server-side sampler ----------------------------------------------------------------------
 # SetTaskStatus ok and ThrottlingException counts, summed over every series of the operation
@@ -147,7 +135,7 @@ summary_kv() { # json-file
 # together (N/PROCS updates each), their summaries in $work/KEY.I.json, the figures in $work/KEY.kv.
 run() {
   local key=$1 peer=$2 procs=$3 r=$4 b=$5 n=$6 spec bb ideal tmo i per url rc
-  if [ $FALLBACK = 1 ]; then spec=$r bb=$r; else spec=$r/$b bb=$b; fi
+  spec=$r/$b bb=$b
   ideal=$(awk -v n="$n" -v b="$bb" -v r="$r" 'BEGIN { printf "%d", (n - b) / r + 0.999 }')
   tmo=$((3 * ideal + 30))
   per=$((n / procs))
@@ -236,10 +224,7 @@ if [ -n "${ONLY:-}" ]; then
 fi
 for sc in "${SCEN[@]}"; do
   read -r key peer procs r b n <<<"$sc"
-  # Without R/B the bucket holds R: N moves with it, so the time at the limit stays the same.
-  be=$b
-  if [ $FALLBACK = 1 ]; then n=$((n - b + r)) be=$r; fi
-  run "$key" "$peer" "$procs" "$r" "$b" "$(nfor "$r" "$be" "$n")"
+  run "$key" "$peer" "$procs" "$r" "$b" "$(nfor "$r" "$b" "$n")"
 done
 if [ -n "${KEEP:-}" ]; then
   mkdir -p "$KEEP"
@@ -265,7 +250,6 @@ label() { # key -> reporter text
 }
 
 title="Living within a rate limit: \`dpstatus serve --auth none --rate-limit R/B\`"
-[ $FALLBACK = 1 ] && title="$title (this binary: bare --rate-limit R, so B = R; see the notes)"
 echo
 echo "$title, $MODE run"
 echo "($t_total s in all). Server-side figures from GET /metrics every ~${SAMPLE_S} s; goodput is measured"

@@ -23,26 +23,8 @@ start_serve() {
 }
 
 # Stops the emulator start_serve last started (SERVE_PID) and waits for it, so the next one gets
-# the cores to itself; its summary line stays in serve.log. (Added for bench_limits.sh.)
+# the cores to itself; its summary line stays in serve.log.
 stop_serve() {
   kill "$SERVE_PID" 2>/dev/null || true
   wait "$SERVE_PID" 2>/dev/null || true
-}
-
-# Whether `dpstatus serve` starts with the given arguments (e.g. a --rate-limit form this binary
-# may not know): starts it on a free loopback port, answers 0 once it listens and 1 if it exits
-# first (its message goes to serve.log) or is not up in 5 s; never leaves it running.
-serve_accepts() {
-  local f="$work/probe.port" p ok=1
-  rm -f "$f"
-  "$DPS" serve --listen 127.0.0.1:0 --port-file "$f" "$@" 2>>"$work/serve.log" &
-  p=$!
-  for _ in $(seq 100); do
-    [ -s "$f" ] && { ok=0; break; }
-    kill -0 "$p" 2>/dev/null || break
-    sleep 0.05
-  done
-  kill "$p" 2>/dev/null || true
-  wait "$p" 2>/dev/null || true
-  return "$ok"
 }
