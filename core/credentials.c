@@ -17,7 +17,7 @@ static const char *env(const char *name) {
   return v && *v ? v : NULL;
 }
 
-static void wipe_free(char *s) {
+void dps__wipe_free(char *s) {
   if (!s) return;
   volatile char *v = s;
   while (*v) *v++ = 0;
@@ -26,9 +26,9 @@ static void wipe_free(char *s) {
 
 void dps__credentials_free(dps__credentials *c) {
   if (!c) return;
-  wipe_free(c->access_key_id);
-  wipe_free(c->secret_access_key);
-  wipe_free(c->session_token);
+  dps__wipe_free(c->access_key_id);
+  dps__wipe_free(c->secret_access_key);
+  dps__wipe_free(c->session_token);
   *c = (dps__credentials){0};
 }
 
@@ -223,6 +223,33 @@ static const char *unsupported(const dps__aws_profile *p) {
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
     if (dps__aws_profile_get(p, keys[i], NULL)) return keys[i];
   return NULL;
+}
+
+int dps__credentials_explicit(const dps__cred_options *o, dps__credentials *out, dps_error *err) {
+  if (!o || (!o->access_key_id && !o->secret_access_key && !o->session_token)) return 0;
+  if (!o->access_key_id && !o->secret_access_key)
+    return dps__error_set(err, DPS_ECONFIG, "session_token",
+                          "given without access_key_id and secret_access_key");
+  int rc = take("explicit configuration", "access_key_id", o->access_key_id, "secret_access_key",
+                o->secret_access_key, "session_token", o->session_token, out, err);
+  return rc < 0 ? rc : 1;
+}
+
+int dps__credentials_env(dps__credentials *out, dps_error *err) {
+  if (!env("AWS_ACCESS_KEY_ID")) return 0;
+  const char *token_name = "AWS_SECURITY_TOKEN", *token = env(token_name);
+  if (!token) token = env(token_name = "AWS_SESSION_TOKEN");
+  int rc = take("environment", "AWS_ACCESS_KEY_ID", env("AWS_ACCESS_KEY_ID"),
+                "AWS_SECRET_ACCESS_KEY", env("AWS_SECRET_ACCESS_KEY"), token_name, token, out, err);
+  return rc < 0 ? rc : 1;
+}
+
+int dps__credentials_profile(const struct dps__aws_profile *p, bool config_file,
+                             dps__credentials *out, dps_error *err) {
+  return config_file ? from_file("config file", p->config_path, p->config, p->config_section,
+                                 p->name, out, err)
+                     : from_file("shared credentials file", p->cred_path, p->cred, p->cred_section,
+                                 p->name, out, err);
 }
 
 int dps__credentials_resolve(const dps__cred_options *o, dps__credentials *out, dps_error *err) {

@@ -63,6 +63,21 @@ int dps__credentials_resolve(const dps__cred_options *o, dps__credentials *out, 
 /* Overwrites the secrets, frees the strings and zeroes @p c. Safe on a zeroed struct. */
 void dps__credentials_free(dps__credentials *c);
 
+/*
+ * The static steps of the chain, for core/credplan.c: each returns 1 with @p out filled, 0 when
+ * its source has no keys, or an error (the message names the setting, never a value).
+ * The explicit configuration; the environment (AWS_ACCESS_KEY_ID ...); section @p p of the
+ * shared credentials file (@p config_file false) or of the config file (true).
+ */
+int dps__credentials_explicit(const dps__cred_options *o, dps__credentials *out, dps_error *err);
+int dps__credentials_env(dps__credentials *out, dps_error *err);
+struct dps__aws_profile;
+int dps__credentials_profile(const struct dps__aws_profile *p, bool config_file,
+                             dps__credentials *out, dps_error *err);
+
+/* Frees @p s after overwriting it (secrets). NULL is fine. */
+void dps__wipe_free(char *s);
+
 /* ---------------------------------------------------------------------------------------------
  * The shared files as one profile sees them (botocore's "scoped config").
  */

@@ -23,7 +23,21 @@ static const char *const aws_env_vars[] = {"HOME",
                                            "AWS_DEFAULT_REGION",
                                            "AWS_ENDPOINT_URL",
                                            "AWS_ENDPOINT_URL_DATA_PIPELINE",
-                                           "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"};
+                                           "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+                                           "AWS_ENDPOINT_URL_STS",
+                                           "AWS_WEB_IDENTITY_TOKEN_FILE",
+                                           "AWS_ROLE_ARN",
+                                           "AWS_ROLE_SESSION_NAME",
+                                           "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                                           "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                                           "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                                           "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                                           "AWS_EC2_METADATA_DISABLED",
+                                           "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                                           "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+                                           "AWS_EC2_METADATA_V1_DISABLED",
+                                           "AWS_METADATA_SERVICE_TIMEOUT",
+                                           "AWS_METADATA_SERVICE_NUM_ATTEMPTS"};
 #define AWS_ENV_NVARS (sizeof aws_env_vars / sizeof aws_env_vars[0])
 
 typedef struct fixture {
