@@ -254,3 +254,55 @@ int dps__amz_date_parse(const char *s, int64_t *epoch_seconds) {
   t.year = y;
   return civil_to_epoch(&t, 59, epoch_seconds);
 }
+
+/* ---- RFC 3339 ------------------------------------------------------------------------------ */
+
+/* @p n digits at @p s into *@p v; false when one is not a digit. */
+static bool digits_at(const char *s, size_t n, unsigned *v) {
+  unsigned x = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    x = x * 10 + (unsigned)(s[i] - '0');
+  }
+  *v = x;
+  return true;
+}
+
+int dps__rfc3339_parse(const char *s, size_t len, int64_t *epoch_ms) {
+  if (!s) return DPS_EINVAL;
+  if (len == DPS_NTS) len = strlen(s);
+  /* "YYYY-MM-DDTHH:MM:SS" is 19 bytes; then a fraction, then the zone. */
+  if (len < 20) return DPS_EINVAL;
+  unsigned y, mo, d, h, mi, se;
+  if (!digits_at(s, 4, &y) || s[4] != '-' || !digits_at(s + 5, 2, &mo) || s[7] != '-' ||
+      !digits_at(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+      !digits_at(s + 11, 2, &h) || s[13] != ':' || !digits_at(s + 14, 2, &mi) || s[16] != ':' ||
+      !digits_at(s + 17, 2, &se))
+    return DPS_EINVAL;
+  size_t i = 19;
+  unsigned ms = 0;
+  if (s[i] == '.') {
+    size_t start = ++i;
+    unsigned scale = 100;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, scale /= 10)
+      ms += (unsigned)(s[i] - '0') * scale;
+    if (i == start) return DPS_EINVAL;
+  }
+  if (i >= len) return DPS_EINVAL;
+  int64_t offset_s = 0;
+  if ((s[i] == 'Z' || s[i] == 'z') && i + 1 == len) {
+    /* UTC */
+  } else if ((s[i] == '+' || s[i] == '-') && i + 6 == len && s[i + 3] == ':') {
+    unsigned oh, om;
+    if (!digits_at(s + i + 1, 2, &oh) || !digits_at(s + i + 4, 2, &om) || oh > 23 || om > 59)
+      return DPS_EINVAL;
+    offset_s = (int64_t)(oh * 3600 + om * 60) * (s[i] == '+' ? 1 : -1);
+  } else {
+    return DPS_EINVAL;
+  }
+  civil t = {y, mo, d, h, mi, se};
+  int64_t secs;
+  if (civil_to_epoch(&t, 60, &secs)) return DPS_EINVAL;
+  *epoch_ms = (secs - offset_s) * 1000 + ms;
+  return 0;
+}

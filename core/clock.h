@@ -63,4 +63,14 @@ void dps__amz_date_format(int64_t epoch_ms, char out[17]);
  * @return 0 with *@p epoch_seconds set, or DPS_EINVAL (nothing written). */
 int dps__amz_date_parse(const char *s, int64_t *epoch_seconds);
 
+/*
+ * Parses an RFC 3339 date-time of @p len bytes (DPS_NTS: NUL-terminated), the form AWS gives
+ * credential expirations in: "2026-12-07T06:10:00Z", an optional fraction of any length (kept to
+ * the millisecond, truncated), 'T', 't' or ' ' between date and time, and 'Z', 'z' or an offset
+ * "+HH:MM" / "-HH:MM" (applied). Strict: real calendar days, hours 00-23, minutes 00-59, seconds
+ * 00-60 (60 counts as the next minute's 00), offsets up to 23:59, years 0000-9999, nothing before
+ * or after. @return 0 with *@p epoch_ms set, or DPS_EINVAL (nothing written).
+ */
+int dps__rfc3339_parse(const char *s, size_t len, int64_t *epoch_ms);
+
 #endif

@@ -19,7 +19,8 @@ const char *dps_version(void) { return DPS_VERSION_STRING; }
   X(DPS_EIO, "input/output error")                     \
   X(DPS_ETOOBIG, "the request body exceeds the limit") \
   X(DPS_ECRYPTO, "the crypto library failed")          \
-  X(DPS_ETIMEDOUT, "timed out")
+  X(DPS_ETIMEDOUT, "timed out")                        \
+  X(DPS_ECREDS, "a credential source failed")
 
 const char *dps_strerror(int code) {
   switch (code) {

@@ -39,16 +39,17 @@ DPS_EXTERN const char *dps_version(void);
  */
 enum dps_status_code {
   DPS_OK = 0,
-  DPS_EINVAL = -1,    /**< an argument or an update breaks the rules; see the dps_error detail */
-  DPS_EFULL = -2,     /**< the queue is full and the policy is to fail at once */
-  DPS_ECLOSED = -3,   /**< the reporter is closing or closed */
-  DPS_ENOMEM = -4,    /**< an allocation failed */
-  DPS_ENOCREDS = -5,  /**< no AWS credentials were found in any source */
-  DPS_ECONFIG = -6,   /**< a configuration value or file is malformed (region, endpoint, profile) */
-  DPS_EIO = -7,       /**< reading a file failed */
-  DPS_ETOOBIG = -8,   /**< the request body would exceed the configured limit */
-  DPS_ECRYPTO = -9,   /**< the crypto library failed (should not happen) */
-  DPS_ETIMEDOUT = -10 /**< the wait ended before the work did */
+  DPS_EINVAL = -1,   /**< an argument or an update breaks the rules; see the dps_error detail */
+  DPS_EFULL = -2,    /**< the queue is full and the policy is to fail at once */
+  DPS_ECLOSED = -3,  /**< the reporter is closing or closed */
+  DPS_ENOMEM = -4,   /**< an allocation failed */
+  DPS_ENOCREDS = -5, /**< no AWS credentials were found in any source */
+  DPS_ECONFIG = -6,  /**< a configuration value or file is malformed (region, endpoint, profile) */
+  DPS_EIO = -7,      /**< reading a file failed */
+  DPS_ETOOBIG = -8,  /**< the request body would exceed the configured limit */
+  DPS_ECRYPTO = -9,  /**< the crypto library failed (should not happen) */
+  DPS_ETIMEDOUT = -10, /**< the wait ended before the work did */
+  DPS_ECREDS = -11 /**< a credential source was found but failed; the message names it and why */
 };
 
 /** Returns a short English description of @p code ("the queue is full"). Never NULL; static. */
@@ -221,9 +222,9 @@ typedef struct dps_config {
   uint32_t attempt_timeout_ms; /**< per request (default 10000) */
   uint32_t deadline_ms;        /**< per update, from submit (default 300000: 5 min); an attempt
                                     in flight then is cut short: the update expires on time */
-  int adaptive_rate; /**< 1 (default): on the first throttle, pace sends to the rate the endpoint
-                          accepts and probe upward while calls succeed (see README, "Living within
-                          the service's limits"); 0: never (load tests measure the service) */
+  int adaptive_rate;  /**< 1 (default): on the first throttle, pace sends to the rate the endpoint
+                           accepts and probe upward while calls succeed (see README, "Living within
+                           the service's limits"); 0: never (load tests measure the service) */
   double max_rate;    /**< a cap on requests per second, whatever the endpoint accepts; 0: none */
   unsigned max_burst; /**< requests the cap lets go at once after a quiet spell; 0: a tenth of a
                            second of max_rate, at least 1. Only with max_rate */
