@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/xml.h"
 
 void dps__cred_doc_free(dps__cred_doc *d) {
   if (!d) return;
@@ -149,5 +150,97 @@ int dps__cred_parse_process(const char *body, size_t len, dps__cred_doc *out, dp
   else
     rc = take("credential_process", o, "SessionToken", true, true, out, err);
   json_decref(o);
+  return rc;
+}
+
+/* ---- STS (XML) ---------------------------------------------------------------------------------
+ */
+
+/* The text of the element at @p path, blanks trimmed, into a fresh string (*@p v NULL when the
+ * element is absent). Returns 0, or -1 with @p why for a malformed document. */
+static int xml_value(const char *body, size_t len, const char *const *path, size_t n, char **v,
+                     char *why, size_t why_len) {
+  *v = NULL;
+  char *buf = malloc(len + 1);
+  if (!buf) return snprintf(why, why_len, "out of memory"), -1;
+  size_t got = 0;
+  int rc = dps__xml_text(body, len, path, n, buf, len + 1, &got, why, why_len);
+  if (rc == DPS__XML_ABSENT) {
+    free(buf);
+    return 0;
+  }
+  if (rc != 0) { /* TOO_LONG cannot happen: no text is longer than the document */
+    free(buf);
+    return -1;
+  }
+  char *b = buf, *e = buf + got;
+  while (b < e && (*b == ' ' || *b == '\t' || *b == '\r' || *b == '\n')) b++;
+  while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n')) e--;
+  memmove(buf, b, (size_t)(e - b));
+  buf[e - b] = '\0';
+  *v = buf;
+  return 0;
+}
+
+/* Printable ASCII without blanks: what goes into a header. */
+static bool header_safe(const char *s) {
+  if (!*s) return false;
+  for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+    if (*c <= 0x20 || *c >= 0x7f) return false;
+  return true;
+}
+
+int dps__cred_parse_sts(const char *body, size_t len, const char *action, dps__cred_doc *out,
+                        dps_error *err) {
+  *out = (dps__cred_doc){0};
+  if (len > DPS__CREDDOC_MAX_BYTES)
+    return FAIL("sts",
+                "sts %s: the answer is %zu bytes, more than the %d a credential document may be",
+                action, len, DPS__CREDDOC_MAX_BYTES);
+  char why[256], *code = NULL, *msg = NULL;
+  const char *const err_code[] = {"ErrorResponse", "Error", "Code"};
+  const char *const err_msg[] = {"ErrorResponse", "Error", "Message"};
+  if (xml_value(body, len, err_code, 3, &code, why, sizeof why))
+    return FAIL("sts", "sts %s: malformed XML: %s", action, why);
+  if (code) {
+    xml_value(body, len, err_msg, 3, &msg, why, sizeof why);
+    int rc = FAIL("sts", "sts %s: %.64s%s%.150s", action, code, msg ? ": " : "", msg ? msg : "");
+    free(code);
+    free(msg);
+    return rc;
+  }
+  char response[64], result[64];
+  snprintf(response, sizeof response, "%sResponse", action);
+  snprintf(result, sizeof result, "%sResult", action);
+  static const char *const names[] = {"AccessKeyId", "SecretAccessKey", "SessionToken",
+                                      "Expiration"};
+  char *v[4] = {NULL, NULL, NULL, NULL};
+  int rc = 0;
+  for (int k = 0; k < 4 && rc == 0; k++) {
+    const char *const path[] = {response, result, "Credentials", names[k]};
+    if (xml_value(body, len, path, 4, &v[k], why, sizeof why))
+      rc = FAIL("sts", "sts %s: malformed XML: %s", action, why);
+    else if (!v[k])
+      rc = FAIL("sts", "sts %s: no %s in the answer's Credentials", action, names[k]);
+    else if (k < 3 && !header_safe(v[k]))
+      rc = FAIL("sts", "sts %s: %s is empty or holds a blank, control or non-ASCII character",
+                action, names[k]);
+  }
+  int64_t exp = 0;
+  if (rc == 0 && dps__rfc3339_parse(v[3], DPS_NTS, &exp))
+    rc = FAIL("sts", "sts %s: Expiration is not an RFC 3339 time: \"%.40s\"", action, v[3]);
+  if (rc == 0 && strlen(v[0]) > 128)
+    rc = FAIL("sts", "sts %s: AccessKeyId is longer than 128 characters", action);
+  if (rc == 0) {
+    out->creds.access_key_id = v[0];
+    out->creds.secret_access_key = v[1];
+    out->creds.session_token = v[2];
+    out->expiration_ms = exp;
+    v[0] = v[1] = v[2] = NULL;
+  }
+  free(v[0]);
+  dps__wipe_free(v[1]);
+  dps__wipe_free(v[2]);
+  free(v[3]);
   return rc;
 }

@@ -1,8 +1,9 @@
 /*
- * credparse.h: the JSON documents temporary credentials arrive in: EC2 instance metadata's
- * security-credentials answer, the ECS/EKS container endpoint's, and credential_process's output
- * (Version 1). Pure: no I/O. Every refusal is DPS_ECREDS naming the document and what is wrong,
- * and no message ever quotes a secret, a token or the body.
+ * credparse.h: the documents temporary credentials arrive in: EC2 instance metadata's
+ * security-credentials answer, the ECS/EKS container endpoint's and credential_process's output
+ * (Version 1), all JSON, and STS's AssumeRole and AssumeRoleWithWebIdentity answers (query
+ * protocol, XML, read with core/xml.h). Pure: no I/O. Every refusal is DPS_ECREDS naming the
+ * document and what is wrong, and no message ever quotes a secret, a token or the body.
  */
 #ifndef DPS_CORE_CREDPARSE_H
 #define DPS_CORE_CREDPARSE_H
@@ -35,5 +36,11 @@ int dps__cred_parse_container(const char *body, size_t len, dps__cred_doc *out, 
 /* credential_process's stdout: Version 1 (a whole number), AccessKeyId, SecretAccessKey,
  * optional SessionToken and Expiration (none: the credentials never expire). */
 int dps__cred_parse_process(const char *body, size_t len, dps__cred_doc *out, dps_error *err);
+
+/* STS's answer to @p action ("AssumeRole", "AssumeRoleWithWebIdentity"): the Credentials of
+ * <{action}Response><{action}Result> (AccessKeyId, SecretAccessKey, SessionToken, Expiration, all
+ * required), or an <ErrorResponse> reported with its Code and Message. */
+int dps__cred_parse_sts(const char *body, size_t len, const char *action, dps__cred_doc *out,
+                        dps_error *err);
 
 #endif

@@ -211,12 +211,66 @@ static void test_process(void **state) {
   refuses(dps__cred_parse_process, body, "AccessKeyId is longer than 128");
 }
 
+#define STS_OK(action, key, exp)                                                     \
+  "<?xml version=\"1.0\"?>\n<" action                                                \
+  "Response xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"                    \
+  "<" action                                                                         \
+  "Result><SubjectFromWebIdentityToken>sub</SubjectFromWebIdentityToken>"            \
+  "<Credentials>\n  <AccessKeyId>" key "</AccessKeyId>\n  <SecretAccessKey>" SECRET  \
+  "</SecretAccessKey>\n  <SessionToken>" TOKEN "</SessionToken>\n  <Expiration>" exp \
+  "</Expiration>\n</Credentials></" action                                           \
+  "Result><ResponseMetadata><RequestId>r-1</RequestId>"                              \
+  "</ResponseMetadata></" action "Response>"
+
+static int sts_role(const char *b, size_t n, dps__cred_doc *d, dps_error *e) {
+  return dps__cred_parse_sts(b, n, "AssumeRole", d, e);
+}
+
+static void test_sts(void **state) {
+  (void)state;
+  dps__cred_doc d;
+  parses(sts_role, STS_OK("AssumeRole", "ASIASTS", "2026-12-07T07:00:00Z"), &d);
+  assert_string_equal(d.creds.access_key_id, "ASIASTS");
+  assert_string_equal(d.creds.secret_access_key, SECRET);
+  assert_string_equal(d.creds.session_token, TOKEN);
+  assert_true(d.expiration_ms == INT64_C(1796626800000));
+  dps__cred_doc_free(&d);
+  const char wi[] = STS_OK("AssumeRoleWithWebIdentity", "ASIAWI", "2026-12-07T07:00:00Z");
+  dps_error err = {0};
+  assert_int_equal(dps__cred_parse_sts(wi, strlen(wi), "AssumeRoleWithWebIdentity", &d, &err), 0);
+  assert_string_equal(d.creds.access_key_id, "ASIAWI");
+  dps__cred_doc_free(&d);
+  /* The answer to another action is not this one's. */
+  refuses(sts_role, wi, "no AccessKeyId in the answer's Credentials");
+  refuses(sts_role,
+          "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error>"
+          "<Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::1:user/u is "
+          "not authorized to perform: sts:AssumeRole</Message></Error><RequestId>x</RequestId>"
+          "</ErrorResponse>",
+          "sts AssumeRole: AccessDenied: User: arn:aws:iam::1:user/u is not authorized");
+  refuses(sts_role, "<ErrorResponse><Error><Code>ExpiredToken</Code></Error></ErrorResponse>",
+          "sts AssumeRole: ExpiredToken");
+  refuses(sts_role, STS_OK("AssumeRole", "ASIASTS", "soon"),
+          "Expiration is not an RFC 3339 time: \"soon\"");
+  refuses(sts_role, STS_OK("AssumeRole", "AS IA", "2026-12-07T07:00:00Z"),
+          "AccessKeyId is empty or holds a blank");
+  refuses(sts_role, STS_OK("AssumeRole", "", "2026-12-07T07:00:00Z"),
+          "AccessKeyId is empty or holds a blank");
+  refuses(sts_role, "<AssumeRoleResponse><AssumeRoleResult></AssumeRoleResponse>",
+          "sts AssumeRole: malformed XML: mismatched end tag");
+  refuses(sts_role, "<!DOCTYPE x><x/>", "malformed XML: a DOCTYPE");
+  refuses(sts_role, "{\"json\": \"" SECRET "\"}", "malformed XML: expected the root element");
+  /* A secret in a malformed document is never quoted. */
+  refuses(sts_role,
+          "<AssumeRoleResponse><AssumeRoleResult><Credentials><SecretAccessKey>" SECRET
+          "</Secret></Credentials></AssumeRoleResult></AssumeRoleResponse>",
+          "mismatched end tag");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_rfc3339),
-      cmocka_unit_test(test_imds),
-      cmocka_unit_test(test_container),
-      cmocka_unit_test(test_process),
+      cmocka_unit_test(test_rfc3339), cmocka_unit_test(test_imds), cmocka_unit_test(test_container),
+      cmocka_unit_test(test_process), cmocka_unit_test(test_sts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
