@@ -9,10 +9,11 @@
 #define TOKEN_SLACK 1e-12
 
 /* K, the seconds from a cut back to W: DPS__RATELIMIT_PROBE_K_S, or longer at low rates so that
- * a cycle holds enough calls (see ratelimit.h). */
+ * a cycle holds enough calls, up to DPS__RATELIMIT_PROBE_K_MAX_S (see ratelimit.h). */
 static double k_of(double w) {
   double k = DPS__RATELIMIT_PROBE_CALLS / w;
-  return k > DPS__RATELIMIT_PROBE_K_S ? k : DPS__RATELIMIT_PROBE_K_S;
+  if (k < DPS__RATELIMIT_PROBE_K_S) k = DPS__RATELIMIT_PROBE_K_S;
+  return k < DPS__RATELIMIT_PROBE_K_MAX_S ? k : DPS__RATELIMIT_PROBE_K_MAX_S;
 }
 
 /* ---- a token bucket -------------------------------------------------------------------------- */

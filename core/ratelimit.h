@@ -23,21 +23,23 @@
  *    * Probe: rate(t) = W (1 + (1 - beta) ((t - K) / K)^3), t the seconds since the cut, so
  *      rate(0) = beta W, the curve flattens as it nears W at t = K and then probes beyond it ever
  *      faster ((2 - beta) W at 2K). K is 8 s, or the time W takes to send 70 calls when that is
- *      longer (14 s at 5/s, 70 s at 1/s): a throttle costs about one call per cycle, so a cycle
- *      must hold enough of them. (100 calls would meet 1% at 1/s, but a reporter cut below its
- *      share then probes more slowly than the others and four behind one limit stop converging:
- *      measured with test_ratelimit's simulation.) Scale-free, unlike the SDKs' CUBIC, whose
- *      constant C = 0.4 is in calls/s^3: from W = 10/s the SDKs' curve (beta 0.7) is back at W in
- *      2 s and at 3 W in 5.6 s, which against a 10/s limit means a throttle every few seconds.
- *      Below W the endpoint's bucket fills by W (1 - beta) K / 4 (0.4 s of W, or 3.5 calls),
+ *      longer, but never more than 12 s (8.75 s at 8/s, 12 s from 5.8/s down): a throttle costs
+ *      about one call per cycle, so a cycle must hold enough of them; but a reporter squeezed
+ *      below its share by others behind the same limit would, with K = 70 s at 1/s, take a
+ *      minute to undo each cut while they probe every 8 s, and starve (simulated: a quarter
+ *      share fell to 0.05; in test_limits one of four took over 120 s for 250 updates). The cap
+ *      trades that for more throttles when alone at a low rate: 7.5% at 1/s, 1.4% at 5/s
+ *      (bench/bench_fairness.c and test_ratelimit's simulation measure both). Scale-free, unlike
+ * the SDKs' CUBIC, whose constant C = 0.4 is in calls/s^3: from W = 10/s the SDKs' curve (beta 0.7)
+ * is back at W in 2 s and at 3 W in 5.6 s, which against a 10/s limit means a throttle every few
+ * seconds. Below W the endpoint's bucket fills by W (1 - beta) K / 4 (0.4 s of W, or 3.5 calls),
  *      which the part above W then spends: the limit's tokens are used, not wasted, while its
  *      bucket holds more than that (the service's holds 10 s). Simulated against a bucket
- *      (tests/test_ratelimit.c), one throttle per 70 to 450 calls: 1.5% at 1/s, 0.2% at 50/s,
- *      0.01% at 1000/s.
- *    * Several reporters behind one limit converge to equal shares without talking: each is
- *      throttled in proportion to the calls it sends, so the one above its share is cut more
- *      often, each cut below the last W gives way further (fast convergence), and the curve
- *      of the one cut long ago climbs fastest.
+ *      (tests/test_ratelimit.c): 7.5% at 1/s, 1.1% at 10/s, 0.2% at 50/s, 0.01% at 1000/s.
+ *    * Several reporters behind one limit do not converge to equal shares: the bucket's
+ *      throttles come to all of them at once and the scale-free curve grows each in proportion
+ *      to its own rate, so the ratios stay (README, "Fair shares: not reached"). The cap on K
+ *      keeps a squeezed reporter from starving; fast convergence evens the shares a little.
  *    * Off again: once the curve is past W and acquire has refused nothing for
  *      DPS__RATELIMIT_OFF_AFTER_NS (demand sits below the pace), the controller turns off.
  *  - Hold: a response's Retry-After / x-amz-retry-after holds every send until then.
@@ -53,12 +55,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define DPS__RATELIMIT_BETA 0.8         /* the pace after a cut, as a share of W */
-#define DPS__RATELIMIT_PROBE_K_S 8.0    /* K: seconds from a cut back to W ... */
-#define DPS__RATELIMIT_PROBE_CALLS 70.0 /* ... or the time W takes to send this many */
-#define DPS__RATELIMIT_MIN_RATE 0.2     /* requests/s: the floor of the pace */
-#define DPS__RATELIMIT_BURST_S 0.1      /* seconds of the rate the bucket holds (at least 1) */
-#define DPS__RATELIMIT_CUT_SHARE 0.1    /* a later cut needs this share of last second's answers */
+#define DPS__RATELIMIT_BETA 0.8           /* the pace after a cut, as a share of W */
+#define DPS__RATELIMIT_PROBE_K_S 8.0      /* K: seconds from a cut back to W ... */
+#define DPS__RATELIMIT_PROBE_CALLS 70.0   /* ... or the time W takes to send this many ... */
+#define DPS__RATELIMIT_PROBE_K_MAX_S 12.0 /* ... but no longer than this (starvation) */
+#define DPS__RATELIMIT_MIN_RATE 0.2       /* requests/s: the floor of the pace */
+#define DPS__RATELIMIT_BURST_S 0.1        /* seconds of the rate the bucket holds (at least 1) */
+#define DPS__RATELIMIT_CUT_SHARE 0.1 /* a later cut needs this share of last second's answers */
 #define DPS__RATELIMIT_OFF_AFTER_NS (UINT64_C(5) * 1000000000) /* see "Off again" */
 #define DPS__RATELIMIT_SLOTS 10 /* of DPS__RATELIMIT_SLOT_NS: the success window is 1 s */
 #define DPS__RATELIMIT_SLOT_NS UINT64_C(100000000)
